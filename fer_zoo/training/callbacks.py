@@ -1,0 +1,124 @@
+"""Callbacks and the multi-stage runner: checkpoint/resume, TensorBoard, early stopping.
+
+A recipe's algorithm is a sequence of named `fit` stages (GASCA: G^1/D^1, G^2/D^2, ...,
+fine-tune G, fine-tune D, classifier). `StageRunner` runs each stage with a resumable backup,
+marks it done with its final weights, and skips finished stages when the run is restarted, so a
+crash at any point loses at most `backup_every` steps.
+"""
+
+import json
+import os
+import pathlib
+
+import keras
+
+
+def atomic_save_weights(model, path):
+    """Write `model`'s weights to `path` via a temporary file + rename (never half-written)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name.replace(".weights.h5", "") + ".tmp.weights.h5")
+    model.save_weights(str(tmp))
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path, text):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that also builds every optimizer of a multi-optimizer recipe before
+    restoring, so their slots (Adam moments, iteration counts) come back exactly."""
+
+    def _load_model(self):
+        if hasattr(self.model, "build_optimizers") and os.path.exists(self._weights_path):
+            self.model.build_optimizers()
+        super()._load_model()
+
+
+def standard_callbacks(
+    stage_dir,
+    backup_every=50,
+    tensorboard=True,
+    early_stopping=None,
+    csv=True,
+):
+    """The callbacks every stage gets.
+
+    Args:
+        stage_dir: folder of this stage (backup, logs and history go below it).
+        backup_every: steps between resumable backups (`"epoch"` for once per epoch).
+        tensorboard: write TensorBoard logs to `stage_dir/logs`.
+        early_stopping: `None`, or a dict of `keras.callbacks.EarlyStopping` arguments
+            (e.g. `{"monitor": "val_loss", "patience": 5}`).
+        csv: append per-epoch metrics to `stage_dir/history.csv`.
+    """
+    stage_dir = pathlib.Path(stage_dir)
+    callbacks = [ResumableBackup(str(stage_dir / "backup"), save_freq=backup_every)]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "logs"), write_graph=False))
+    if csv:
+        callbacks.append(keras.callbacks.CSVLogger(str(stage_dir / "history.csv"), append=True))
+    if early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(**{"restore_best_weights": True, **early_stopping}))
+    return callbacks
+
+
+class StageRunner:
+    """Runs the named `fit` stages of a multi-stage algorithm, resumably.
+
+    Args:
+        out_dir: run folder; stage `name` lives in `out_dir/name/`.
+        backup_every: steps between mid-epoch backups.
+        tensorboard: write TensorBoard logs per stage.
+        verbose: `fit` verbosity (1 = progress bar).
+
+    Example:
+    ```python
+    runner = StageRunner("runs/gasca2")
+    runner.fit("g1", recipe_g1, train_ds, epochs=10)
+    runner.fit("g2", recipe_g2, codes_ds, epochs=10)  # skipped on restart if done
+    ```
+    """
+
+    def __init__(self, out_dir, backup_every=50, tensorboard=True, verbose=1):
+        self.out_dir = pathlib.Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.backup_every = backup_every
+        self.tensorboard = tensorboard
+        self.verbose = verbose
+
+    def stage_dir(self, name):
+        return self.out_dir / name
+
+    def is_done(self, name):
+        return (self.stage_dir(name) / "done.json").exists()
+
+    def fit(self, name, model, data, epochs, early_stopping=None, callbacks=(), **fit_kwargs):
+        """Fit `model` for stage `name` unless already done; returns the stage's history dict.
+
+        A finished stage is not re-run: its final weights are loaded into `model` instead.
+        """
+        stage_dir = self.stage_dir(name)
+        final = stage_dir / "final.weights.h5"
+        if self.is_done(name):
+            if hasattr(model, "build_optimizers"):
+                model.build_optimizers()
+            model.load_weights(str(final))
+            return json.loads((stage_dir / "done.json").read_text())["history"]
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        cbs = standard_callbacks(
+            stage_dir,
+            backup_every=self.backup_every,
+            tensorboard=self.tensorboard,
+            early_stopping=early_stopping,
+        ) + list(callbacks)
+        history = model.fit(data, epochs=epochs, callbacks=cbs, verbose=self.verbose, **fit_kwargs)
+        atomic_save_weights(model, final)
+        hist = {k: [float(x) for x in v] for k, v in history.history.items()}
+        atomic_write_text(stage_dir / "done.json", json.dumps({"stage": name, "history": hist}))
+        return hist

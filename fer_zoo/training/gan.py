@@ -1,0 +1,120 @@
+"""Base class and helpers for recipes trained with several optimizers (GANs).
+
+Conventions every recipe follows (see docs/architecture.md):
+
+* networks are functional `keras.Model`s built by `fer_zoo.recipes.<paper>.models`;
+* the recipe is a `keras.Model` subclass owning those networks, with its own
+  `compile(<name>_optimizer=..., ...)`, `train_step`, `test_step`, and `keras.metrics.Mean`
+  trackers created in `__init__` and exposed through `metrics`;
+* every gradient update goes through `optimizer_step`, which applies the replica scaling that
+  `tf.distribute` expects and the loss scaling that `mixed_float16` needs.
+"""
+
+import keras
+import tensorflow as tf
+
+from fer_zoo.training.precision import needs_loss_scaling
+
+
+def prepare_optimizer(optimizer):
+    """Wrap `optimizer` in `LossScaleOptimizer` when the global policy computes in float16."""
+    if optimizer is None:
+        return None
+    if isinstance(optimizer, str | dict):
+        optimizer = keras.optimizers.get(optimizer)
+    if needs_loss_scaling() and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def replica_scaled(loss):
+    """Divide a per-replica mean loss by the replica count (gradients are summed across them)."""
+    n = tf.distribute.get_strategy().num_replicas_in_sync
+    loss = tf.cast(loss, "float32")
+    return loss / n if n > 1 else loss
+
+
+def optimizer_step(tape, loss, variables, optimizer):
+    """Compute gradients of `loss` w.r.t. `variables` on `tape` and apply them.
+
+    Handles distribution (loss divided by replicas, gradients all-reduced by the optimizer) and
+    float16 loss scaling (the wrapped optimizer scales the loss and unscales the gradients).
+    Variables without a gradient are skipped so a frozen part never breaks a step.
+
+    Returns:
+        The list of gradients (unscaled only when no loss scaling is active), aligned with
+        `variables`, for tests that check which variables a loss reaches.
+    """
+    loss = replica_scaled(loss)
+    grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    if pairs:
+        optimizer.apply_gradients(pairs)
+    return grads
+
+
+@keras.saving.register_keras_serializable(package="fer_zoo")
+class AdversarialRecipe(keras.Model):
+    """Base of the recipe models: seeded randomness, loss trackers, named optimizers.
+
+    Subclasses list their optimizer names in `optimizer_names`, create their networks and call
+    `self.add_tracker(...)` in `__init__`, and implement `train_step` with `optimizer_step`.
+
+    Args:
+        seed: int, seed of the recipe's `keras.random.SeedGenerator` (noise, priors,
+            gradient-penalty interpolation).
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    optimizer_names = ()
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._trackers = {}
+
+    def add_tracker(self, name):
+        tracker = keras.metrics.Mean(name=name)
+        self._trackers[name] = tracker
+        return tracker
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def update_trackers(self, values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+        return {name: self._trackers[name].result() for name in self._trackers}
+
+    def compile(self, jit_compile=False, steps_per_execution=1, **optimizers):
+        """Attach one optimizer per name in `optimizer_names` (`g_optimizer=...`, ...).
+
+        Missing optimizers default to Adam(1e-4, beta_1=0.5). Each is wrapped for loss scaling
+        when the dtype policy is mixed_float16.
+        """
+        super().compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        unknown = set(optimizers) - {f"{n}_optimizer" for n in self.optimizer_names}
+        if unknown:
+            expected = ", ".join(f"{n}_optimizer" for n in self.optimizer_names)
+            raise TypeError(f"compile() got unexpected {sorted(unknown)}; expected {expected}.")
+        for name in self.optimizer_names:
+            opt = optimizers.get(f"{name}_optimizer")
+            if opt is None:
+                opt = keras.optimizers.Adam(1e-4, beta_1=0.5)
+            setattr(self, f"{name}_optimizer", prepare_optimizer(opt))
+
+    def optimizer_variables_for(self, name):
+        """The variables optimizer `name` updates (override per recipe)."""
+        raise NotImplementedError
+
+    def build_optimizers(self):
+        """Create optimizer slots now so checkpoints restore into them (resume)."""
+        for name in self.optimizer_names:
+            opt = getattr(self, f"{name}_optimizer", None)
+            if opt is not None and not opt.built:
+                opt.build(self.optimizer_variables_for(name))
+
+    def test_step(self, data):
+        raise NotImplementedError(f"{type(self).__name__} must implement test_step.")
