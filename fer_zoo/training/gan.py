@@ -45,8 +45,10 @@ def optimizer_step(tape, loss, variables, optimizer):
         The list of gradients (unscaled only when no loss scaling is active), aligned with
         `variables`, for tests that check which variables a loss reaches.
     """
-    loss = replica_scaled(loss)
-    grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    # Re-entering the tape records the scaling ops, so gradients flow through them.
+    with tape:
+        scaled_loss = optimizer.scale_loss(replica_scaled(loss))
+    grads = tape.gradient(scaled_loss, variables)
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     if pairs:
         optimizer.apply_gradients(pairs)
@@ -94,7 +96,10 @@ class AdversarialRecipe(keras.Model):
         Missing optimizers default to Adam(1e-4, beta_1=0.5). Each is wrapped for loss scaling
         when the dtype policy is mixed_float16.
         """
-        super().compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        # optimizer=None: Keras would otherwise attach an unused RMSprop that pollutes checkpoints.
+        super().compile(
+            optimizer=None, jit_compile=jit_compile, steps_per_execution=steps_per_execution
+        )
         unknown = set(optimizers) - {f"{n}_optimizer" for n in self.optimizer_names}
         if unknown:
             expected = ", ".join(f"{n}_optimizer" for n in self.optimizer_names)
@@ -115,6 +120,13 @@ class AdversarialRecipe(keras.Model):
             opt = getattr(self, f"{name}_optimizer", None)
             if opt is not None and not opt.built:
                 opt.build(self.optimizer_variables_for(name))
+
+    def fit(self, *args, **kwargs):
+        # Optimizer slots must exist before the (possibly distributed) step function is traced:
+        # creating them lazily inside a replica context fails under MirroredStrategy.
+        with self.distribute_strategy.scope():
+            self.build_optimizers()
+        return super().fit(*args, **kwargs)
 
     def test_step(self, data):
         raise NotImplementedError(f"{type(self).__name__} must implement test_step.")

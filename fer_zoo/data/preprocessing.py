@@ -1,0 +1,569 @@
+"""OpenCV face preprocessing: detection, landmark-free eye alignment, cropping, scaling, luminance.
+
+The pipeline for one photograph is
+
+1. **detect** with the stages in `FacePreprocessor.detectors`, tried in order until one finds a
+   face: `"frontal"` (Haar frontal cascades), `"profile"` (Haar profile cascade on the image and on
+   its mirror, so both left and right profiles are found), `"foreground"` (largest skin-coloured
+   blob on a plain background, its top part taken as the face; for studio sets such as KDEF whose
+   full profiles defeat the cascades), `"centre"` (a centred square, always succeeds). The stage
+   that produced a face is reported as `FaceResult.method`, so fallbacks are never silent.
+2. **align** (frontal faces only, `align=True`): Haar eye cascades inside the face box; when two
+   plausible eyes are found the image is rotated so the eyes are level and scaled so they land at
+   fixed positions of the output (`eye_y`, `eye_distance`). Otherwise the detector's box is used.
+3. **crop** a square with `margin` (fraction of the face box added on every side), resize to
+   `size`, convert to grey (`channels=1`, ITU-R BT.601 luma as `cv2.cvtColor`) or RGB
+   (`channels=3`), scale to float32 in [-1, 1].
+
+`FacePreprocessor(...)(image)` returns a list of `(box, face)` (empty when no face is found);
+`FacePreprocessor.process(image)` returns `FaceResult`s with the method, eye positions, score and
+the affine transform, and `FacePreprocessor.first(image)` the best face or a `FaceResult` whose
+`face` is None and whose `reason` says why.
+
+Images in: a path, or an array `(H, W)`, `(H, W, 1)` or `(H, W, 3)` in **RGB** order, uint8 in
+[0, 255] or float (in [0, 1], or [-1, 1] when it has negative values).
+"""
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import pathlib
+
+import cv2
+import numpy as np
+
+DETECTORS = ("frontal", "profile", "foreground", "centre")
+
+# Rec. 709 / sRGB luminance coefficients.
+LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
+
+
+# --------------------------------------------------------------------------------------------
+# Image I/O and conversions.
+# --------------------------------------------------------------------------------------------
+def read_image(path):
+    """Reads an image file as uint8 RGB `(H, W, 3)`; raises `ValueError` naming unreadable files."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"Cannot decode image file (corrupt or unsupported format): {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def to_uint8_rgb(image):
+    """Any accepted image (path, grey/RGB, uint8/float) -> uint8 RGB `(H, W, 3)`."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+        raise ValueError(f"Expected an image (H, W), (H, W, 1) or (H, W, 3); got shape {image.shape}.")
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)
+        if image.min() < 0:
+            image = (image + 1.0) * 127.5
+        elif image.max() <= 1.0:
+            image = image * 255.0
+        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(image)
+
+
+def to_model_range(image_uint8, channels):
+    """uint8 RGB (or grey) -> float32 `(H, W, channels)` in [-1, 1]."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}.")
+    if image_uint8.ndim == 3 and channels == 1:
+        image_uint8 = cv2.cvtColor(image_uint8, cv2.COLOR_RGB2GRAY)
+    elif image_uint8.ndim == 2 and channels == 3:
+        image_uint8 = cv2.cvtColor(image_uint8, cv2.COLOR_GRAY2RGB)
+    out = image_uint8.astype(np.float32) / 127.5 - 1.0
+    return out[..., None] if out.ndim == 2 else out
+
+
+def relative_luminance(images, linear=False):
+    """Relative luminance Y of images in [-1, 1]: `0.2126 R + 0.7152 G + 0.0722 B`, mean per image.
+
+    Args:
+        images: `(N, H, W, C)` or `(H, W, C)` in [-1, 1]; grey images (C=1) use the grey value.
+        linear: if True, undo the sRGB transfer curve first (physical relative luminance);
+            if False (default, as GASCA) the weights apply to the gamma-encoded values.
+
+    Returns:
+        `(N,)` float array (or a float for one image) in [0, 1].
+    """
+    images = np.asarray(images, dtype=np.float32)
+    single = images.ndim == 3
+    if single:
+        images = images[None]
+    values = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
+    if linear:
+        values = np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
+    if values.shape[-1] == 3:
+        y = values @ np.asarray(LUMINANCE_WEIGHTS, np.float32)
+    else:
+        y = values[..., 0]
+    y = y.reshape(len(y), -1).mean(axis=1)
+    return float(y[0]) if single else y
+
+
+def closest_to_mean_luminance(images, linear=False):
+    """GASCA2's target choice: index of the image whose luminance is closest to the set's mean."""
+    y = relative_luminance(images, linear=linear)
+    y = np.atleast_1d(y)
+    if y.size == 0:
+        raise ValueError("closest_to_mean_luminance needs at least one image.")
+    return int(np.argmin(np.abs(y - y.mean())))
+
+
+# --------------------------------------------------------------------------------------------
+# Detection.
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _cascade(name):
+    path = os.path.join(cv2.data.haarcascades, name)
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise OSError(f"Cannot load OpenCV Haar cascade {path}")
+    return cascade
+
+
+def _detect(cascade_name, grey, min_size, min_neighbors=5):
+    boxes, _, weights = _cascade(cascade_name).detectMultiScale3(
+        grey,
+        scaleFactor=1.1,
+        minNeighbors=min_neighbors,
+        minSize=(min_size, min_size),
+        outputRejectLevels=True,
+    )
+    return [(tuple(int(v) for v in b), float(w)) for b, w in zip(boxes, np.ravel(weights))]
+
+
+@dataclasses.dataclass
+class FaceResult:
+    """One detected (or fallback) face.
+
+    Attributes:
+        box: `(x, y, w, h)` of the face in the source image (pixels).
+        face: float32 `(size, size, channels)` in [-1, 1], or None when no face was found.
+        method: detector stage that produced it (`"frontal"`, `"profile"`, `"foreground"`,
+            `"centre"`, `"cropped"`) or `"none"`.
+        aligned: whether eye alignment was applied.
+        eyes: `((x, y), (x, y))` eye centres in the source image when found, else None.
+        score: detector confidence (Haar level weight; 0 for fallbacks).
+        transform: 2x3 affine matrix mapping source pixels to the unit output square
+            (multiply rows by the output size to crop at any resolution).
+        reason: why `face` is None (empty otherwise).
+    """
+
+    box: tuple | None
+    face: np.ndarray | None
+    method: str
+    aligned: bool = False
+    eyes: tuple | None = None
+    score: float = 0.0
+    transform: np.ndarray | None = None
+    reason: str = ""
+
+    @property
+    def found(self):
+        return self.face is not None
+
+
+class FacePreprocessor:
+    """Detects, aligns and crops faces for the models (OpenCV Haar cascades, no landmarks).
+
+    Args:
+        size: output side in pixels (square).
+        channels: 1 (grey) or 3 (RGB).
+        margin: fraction of the face box added on each side before resizing.
+        align: level the eyes and fix their position when both are found (frontal faces).
+        detectors: stages tried in order (subset of `DETECTORS`). The default for photographs,
+            `("frontal", "profile")`, reports no face rather than guessing; data set builders add
+            `"foreground"` and `"centre"` so that every image yields a (flagged) crop.
+        assume_cropped: the inputs are already face crops: only resize/convert (method
+            `"cropped"`).
+        min_face: smallest face side as a fraction of the shorter image side.
+        eye_y: vertical eye position in the output, fraction of the side (aligned faces).
+        eye_distance: distance between the eyes in the output, fraction of the side.
+        max_faces: at most this many faces per image (largest first).
+
+    Example:
+    ```python
+    pre = FacePreprocessor(size=64, channels=1)
+    for (x, y, w, h), face in pre(photo_rgb):   # face: (64, 64, 1) float32 in [-1, 1]
+        ...
+    result = pre.first("person.jpg")            # FaceResult; result.found, result.method
+    ```
+    """
+
+    def __init__(
+        self,
+        size=64,
+        channels=1,
+        margin=0.15,
+        align=True,
+        detectors=("frontal", "profile"),
+        assume_cropped=False,
+        min_face=0.2,
+        eye_y=0.38,
+        eye_distance=0.36,
+        max_faces=8,
+    ):
+        detectors = tuple(detectors)
+        unknown = [d for d in detectors if d not in DETECTORS]
+        if unknown:
+            raise ValueError(f"Unknown detector stage(s) {unknown}; choose from {DETECTORS}.")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}.")
+        if int(size) < 4:
+            raise ValueError(f"size must be at least 4 pixels, got {size}.")
+        self.size = int(size)
+        self.channels = int(channels)
+        self.margin = float(margin)
+        self.align = bool(align)
+        self.detectors = detectors
+        self.assume_cropped = bool(assume_cropped)
+        self.min_face = float(min_face)
+        self.eye_y = float(eye_y)
+        self.eye_distance = float(eye_distance)
+        self.max_faces = int(max_faces)
+
+    def get_config(self):
+        return {
+            "size": self.size,
+            "channels": self.channels,
+            "margin": self.margin,
+            "align": self.align,
+            "detectors": list(self.detectors),
+            "assume_cropped": self.assume_cropped,
+            "min_face": self.min_face,
+            "eye_y": self.eye_y,
+            "eye_distance": self.eye_distance,
+            "max_faces": self.max_faces,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def config_hash(self):
+        return hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def __repr__(self):
+        return f"FacePreprocessor({self.get_config()})"
+
+    # -- public entry points ------------------------------------------------------------------
+    def __call__(self, image):
+        """Returns `[(box, face), ...]` for every face found (empty list when none)."""
+        return [(r.box, r.face) for r in self.process(image)]
+
+    def first(self, image):
+        """The best (largest / first-stage) face as a `FaceResult`; `face` None + `reason` if none."""
+        results = self.process(image, max_faces=1)
+        if results:
+            return results[0]
+        return FaceResult(None, None, "none", reason=f"no face found by detector stages {self.detectors}")
+
+    def process(self, image, max_faces=None):
+        """All faces as `FaceResult`s (largest first), using the first stage that finds any."""
+        rgb = to_uint8_rgb(image)
+        max_faces = self.max_faces if max_faces is None else max_faces
+        if self.assume_cropped:
+            return [self._passthrough(rgb)]
+        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        for stage in self.detectors:
+            found = getattr(self, f"_stage_{stage}")(rgb, grey)
+            if found:
+                found.sort(key=lambda r: -r.box[2] * r.box[3])
+                return [self._finish(rgb, r) for r in found[:max_faces]]
+        return []
+
+    def crop(self, image, result, size=None, channels=None):
+        """Re-crops `image` with a `FaceResult`'s transform at another size / channel count."""
+        rgb = to_uint8_rgb(image)
+        return self._warp(rgb, result.transform, size or self.size, channels or self.channels)
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _min_size(self, grey):
+        return max(12, int(self.min_face * min(grey.shape[:2])))
+
+    def _stage_frontal(self, rgb, grey):
+        min_size = self._min_size(grey)
+        boxes = _detect("haarcascade_frontalface_default.xml", grey, min_size)
+        if not boxes:
+            boxes = _detect("haarcascade_frontalface_alt2.xml", grey, min_size, min_neighbors=3)
+        return [FaceResult(b, None, "frontal", score=w) for b, w in _non_overlapping(boxes)]
+
+    def _stage_profile(self, rgb, grey):
+        min_size = self._min_size(grey)
+        width = grey.shape[1]
+        boxes = _detect("haarcascade_profileface.xml", grey, min_size, min_neighbors=4)
+        # The cascade only knows one side; the mirror image finds the other.
+        for (x, y, w, h), score in _detect(
+            "haarcascade_profileface.xml", np.ascontiguousarray(grey[:, ::-1]), min_size, min_neighbors=4
+        ):
+            boxes.append(((width - x - w, y, w, h), score))
+        return [FaceResult(b, None, "profile", score=s) for b, s in _non_overlapping(boxes)]
+
+    def _stage_foreground(self, rgb, grey):
+        box = foreground_face_box(rgb)
+        return [] if box is None else [FaceResult(box, None, "foreground")]
+
+    def _stage_centre(self, rgb, grey):
+        height, width = grey.shape[:2]
+        side = int(0.6 * min(height, width))
+        x = (width - side) // 2
+        y = max(0, int(0.45 * height) - side // 2)
+        return [FaceResult((x, y, side, side), None, "centre")]
+
+    def _passthrough(self, rgb):
+        height, width = rgb.shape[:2]
+        side = min(height, width)
+        box = ((width - side) // 2, (height - side) // 2, side, side)
+        transform = _box_transform(box, 0.0)
+        return FaceResult(box, self._warp(rgb, transform, self.size, self.channels), "cropped", transform=transform)
+
+    # -- alignment and cropping -----------------------------------------------------------------
+    def _finish(self, rgb, result):
+        transform = None
+        if self.align and result.method == "frontal":
+            eyes = find_eyes(rgb, result.box)
+            if eyes is not None:
+                result.eyes = eyes
+                result.aligned = True
+                transform = _eye_transform(eyes, self.eye_y, self.eye_distance)
+        if transform is None:
+            transform = _box_transform(result.box, self.margin)
+        result.transform = transform
+        result.face = self._warp(rgb, transform, self.size, self.channels)
+        return result
+
+    @staticmethod
+    def _warp(rgb, transform, size, channels):
+        matrix = np.asarray(transform, np.float64) * size
+        crop = cv2.warpAffine(
+            rgb, matrix, (size, size), flags=cv2.INTER_AREA if size < 64 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return to_model_range(crop, channels)
+
+
+def _non_overlapping(boxes, iou=0.3):
+    boxes = sorted(boxes, key=lambda b: -b[0][2] * b[0][3])
+    kept = []
+    for box, score in boxes:
+        if all(_iou(box, k) < iou for k, _ in kept):
+            kept.append((box, score))
+    return kept
+
+
+def _iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+def _box_transform(box, margin):
+    """Affine map from source pixels to the unit square covering `box` grown by `margin`."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    scale = 1.0 / side
+    return np.array([[scale, 0.0, 0.5 - scale * cx], [0.0, scale, 0.5 - scale * cy]])
+
+
+def _eye_transform(eyes, eye_y, eye_distance):
+    """Similarity transform putting the eyes level at `(0.5 -+ d/2, eye_y)` of the unit square."""
+    (lx, ly), (rx, ry) = eyes
+    dx, dy = rx - lx, ry - ly
+    distance = np.hypot(dx, dy)
+    scale = eye_distance / distance
+    angle = np.arctan2(dy, dx)
+    cos, sin = scale * np.cos(-angle), scale * np.sin(-angle)
+    cx, cy = (lx + rx) / 2.0, (ly + ry) / 2.0
+    # [cos -sin; sin cos] rotates by -angle (levels the eyes); the translation puts their centre
+    # at (0.5, eye_y).
+    return np.array(
+        [[cos, -sin, 0.5 - (cos * cx - sin * cy)], [sin, cos, eye_y - (sin * cx + cos * cy)]]
+    )
+
+
+def find_eyes(rgb, box):
+    """Eye centres `((x, y) image-left, (x, y) image-right)` inside a frontal face box, or None.
+
+    Uses the Haar eye cascade in the upper part of the box and keeps the best pair that is
+    roughly level, on both sides of the box centre and 25-60% of the box width apart.
+    """
+    x, y, w, h = box
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    top = grey[y + int(0.15 * h) : y + int(0.6 * h), x : x + w]
+    if top.size == 0:
+        return None
+    top = cv2.equalizeHist(top)
+    min_eye = max(6, int(0.12 * w))
+    found = _cascade("haarcascade_eye.xml").detectMultiScale(
+        top, scaleFactor=1.1, minNeighbors=4, minSize=(min_eye, min_eye), maxSize=(int(0.4 * w),) * 2
+    )
+    centres = [(x + ex + ew / 2.0, y + int(0.15 * h) + ey + eh / 2.0) for ex, ey, ew, eh in found]
+    left = [c for c in centres if c[0] < x + 0.5 * w]
+    right = [c for c in centres if c[0] >= x + 0.5 * w]
+    best = None
+    for a in left:
+        for b in right:
+            distance = b[0] - a[0]
+            if not 0.25 * w <= distance <= 0.6 * w or abs(b[1] - a[1]) > 0.15 * w:
+                continue
+            # Prefer pairs symmetric about the box centre.
+            cost = abs((a[0] + b[0]) / 2.0 - (x + 0.5 * w)) + abs(b[1] - a[1])
+            if best is None or cost < best[0]:
+                best = (cost, (a, b))
+    return None if best is None else best[1]
+
+
+def foreground_face_box(rgb):
+    """Face box from the largest skin-coloured region (plain studio background assumed), or None.
+
+    Skin is thresholded in YCrCb (Cr 135-180, Cb 80-130); the largest connected region is taken,
+    and the face is its top part: a square as wide as the region's upper half, starting at the
+    region's top (necks are skin too, hair is not, so the top of the skin region is the forehead).
+    """
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    mask = cv2.inRange(ycrcb, (40, 135, 80), (255, 180, 130))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count <= 1:
+        return None
+    index = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h, area = stats[index]
+    if area < 0.01 * mask.size:
+        return None
+    region = labels[y : y + h, x : x + w] == index
+    upper = region[: max(1, min(h, int(1.2 * w)))]
+    cols = np.nonzero(upper.any(axis=0))[0]
+    left, right = x + cols.min(), x + cols.max() + 1
+    side = right - left
+    return (int(left), int(y), int(side), int(min(side, mask.shape[0] - y)))
+
+
+# --------------------------------------------------------------------------------------------
+# Batch preprocessing with an on-disk cache.
+# --------------------------------------------------------------------------------------------
+def cache_key(paths, config, extra=None):
+    """Hash of the file list (paths, sizes, modification times) and the preprocessing config."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
+        except OSError:
+            digest.update(f"{path}|missing\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def preprocess_files(paths, preprocessor, skip_bad=False, cache_dir=None, progress=None):
+    """Preprocesses image files into one array, one face per file (the best one).
+
+    Args:
+        paths: image files.
+        preprocessor: a `FacePreprocessor` (use data set `detectors` ending in `"centre"` so
+            every file yields a face; files without a face are reported in `missing`).
+        skip_bad: skip unreadable files (listed in `bad`) instead of raising with the path.
+        cache_dir: if given, results are stored in `cache_dir/faces-<key>.npz` keyed by
+            `cache_key(paths, config)`; a second call with the same files and config loads it.
+        progress: optional callable `progress(done, total)`.
+
+    Returns:
+        dict with `images (M, S, S, C)`, `keep` (indices into `paths` of the M images),
+        `method` (stage name per kept image), `aligned` (bool per kept image), `boxes (M, 4)`,
+        `bad` (list of `(path, error)`), `missing` (paths where no face was found).
+    """
+    paths = [str(p) for p in paths]
+    cache_file = None
+    if cache_dir is not None:
+        key = cache_key(paths, preprocessor.get_config(), {"skip_bad": skip_bad})
+        cache_file = pathlib.Path(cache_dir) / f"faces-{key}.npz"
+        if cache_file.is_file():
+            with np.load(cache_file, allow_pickle=False) as z:
+                bad = [tuple(b) for b in z["bad"].tolist()]
+                return {
+                    "images": z["images"], "keep": z["keep"], "method": z["method"].tolist(),
+                    "aligned": z["aligned"], "boxes": z["boxes"], "bad": bad,
+                    "missing": z["missing"].tolist(), "cached": True,
+                }
+    shape = (preprocessor.size, preprocessor.size, preprocessor.channels)
+    images, keep, methods, aligned, boxes, bad, missing = [], [], [], [], [], [], []
+    for i, path in enumerate(paths):
+        try:
+            rgb = read_image(path)
+        except (OSError, ValueError) as error:
+            if not skip_bad:
+                raise ValueError(f"{error} (pass skip_bad=True to skip unreadable files)") from error
+            bad.append((path, str(error)))
+            continue
+        result = preprocessor.first(rgb)
+        if not result.found:
+            missing.append(path)
+        else:
+            images.append(result.face)
+            keep.append(i)
+            methods.append(result.method)
+            aligned.append(result.aligned)
+            boxes.append(result.box)
+        if progress is not None:
+            progress(i + 1, len(paths))
+    out = {
+        "images": np.stack(images) if images else np.zeros((0,) + shape, np.float32),
+        "keep": np.asarray(keep, np.int64),
+        "method": methods,
+        "aligned": np.asarray(aligned, bool),
+        "boxes": np.asarray(boxes, np.int64).reshape(-1, 4),
+        "bad": bad,
+        "missing": missing,
+        "cached": False,
+    }
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(cache_file.name + ".tmp.npz")
+        np.savez_compressed(
+            tmp, images=out["images"], keep=out["keep"], method=np.asarray(methods, dtype=str),
+            aligned=out["aligned"], boxes=out["boxes"],
+            bad=np.asarray(bad, dtype=str).reshape(-1, 2), missing=np.asarray(missing, dtype=str),
+        )
+        tmp.replace(cache_file)
+    return out
+
+
+def resize_faces(images, size):
+    """Resizes a stack of faces `(N, H, W, C)` in [-1, 1] to `size` (already-cropped sets)."""
+    images = np.asarray(images, np.float32)
+    if images.shape[1:3] == (size, size):
+        return images
+    interp = cv2.INTER_AREA if size < images.shape[1] else cv2.INTER_LINEAR
+    out = [cv2.resize(im, (size, size), interpolation=interp) for im in images]
+    out = np.stack(out) if out else np.zeros((0, size, size, images.shape[-1]), np.float32)
+    return out.reshape(len(out), size, size, images.shape[-1])
+
+
+def convert_channels(images, channels):
+    """`(N, H, W, C)` in [-1, 1] to `channels` (1: BT.601 grey, 3: grey replicated or kept)."""
+    images = np.asarray(images, np.float32)
+    if images.shape[-1] == channels:
+        return images
+    if channels == 1:
+        return (images @ np.asarray((0.299, 0.587, 0.114), np.float32))[..., None]
+    if channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    raise ValueError(f"channels must be 1 or 3, got {channels}.")

@@ -1,0 +1,298 @@
+"""The JPEM training model: G = (G_enc, G_dec), D_att, D_i and C_exp updated in turn (eq. 3-7)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from fer_zoo.layers.losses import discriminator_bce_loss, nonsaturating_generator_loss, total_variation
+from fer_zoo.training import AdversarialRecipe, optimizer_step
+
+DEFAULT_LEARNING_RATE = 2e-4
+DEFAULT_BETA_1 = 0.5
+
+
+def default_optimizers(learning_rate=DEFAULT_LEARNING_RATE, beta_1=DEFAULT_BETA_1):
+    """The paper's optimizers: Adam(lr 2e-4, beta_1 0.5) for G, D_att, D_i and C_exp."""
+    return {
+        f"{name}_optimizer": keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+        for name in JPEMRecipe.optimizer_names
+    }
+
+
+def classification_loss(probabilities, labels):
+    """Softmax cross-entropy (eq. 5) of class `probabilities` against integer `labels`."""
+    return ops.mean(
+        keras.losses.sparse_categorical_crossentropy(ops.cast(labels, "int32"), ops.cast(probabilities, "float32"))
+    )
+
+
+def l1_content_loss(generated, target):
+    """Mean absolute difference between the generated image and its target (eq. 6)."""
+    return ops.mean(ops.abs(ops.cast(generated, "float32") - ops.cast(target, "float32")))
+
+
+def sample_uniform_prior(shape, seed=None):
+    """Samples f* ~ U(-1, 1)^d, the prior that D_i imposes on the identity code (eq. 4)."""
+    return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
+
+
+@keras.saving.register_keras_serializable(package="fer_zoo")
+class JPEMRecipe(AdversarialRecipe):
+    """Joint pose and expression modeling: conditional adversarial autoencoder + classifier.
+
+    G_enc maps a face `x` to an identity code `f(x)`; G_dec renders `[f(x), e, p]` as the same
+    person with the target expression `e` and pose `p`. D_att judges (image, e, p) pairs
+    (eq. 3); D_i pushes `f(x)` towards the uniform prior U(-1, 1) (eq. 4); C_exp classifies the
+    expression of real and generated faces (eq. 5). One `train_step` updates, in this order,
+    D_att (eq. 3), D_i (eq. 4), G (eq. 7: `alpha * L1 + beta * TV + L_c(G) + adversarial`) and
+    C_exp (eq. 5 on real and generated faces).
+
+    The content loss compares the generated face with the real face of the same identity at
+    the target expression and pose when the data provides it (`labels["target_image"]`, as
+    KDEF and SynthFER do), else with the input itself rendered with its own codes (eq. 6).
+
+    Batches are `(images, labels)` with `labels["expression"]`, `labels["pose"]` (integer
+    class indices) and optionally `labels["target_image"]`, `labels["target_expression"]`,
+    `labels["target_pose"]`.
+
+    Args:
+        encoder: G_enc, image -> identity code (`models.build_encoder`).
+        decoder: G_dec, [code, expression one-hot, pose one-hot] -> image.
+        att_discriminator: D_att, [image, expression one-hot, pose one-hot] -> logit.
+        identity_discriminator: D_i, code -> logit.
+        classifier: C_exp, image -> expression probabilities (or a dict with "expression").
+        num_expressions: int, expression classes.
+        num_poses: int, pose classes.
+        alpha: weight of the L1 content loss.
+        beta: weight of the total variation of the generated image.
+        classification_weight: weight of C_exp's loss on generated faces in G's objective.
+        att_adversarial_weight: weight of G's adversarial loss against D_att.
+        identity_adversarial_weight: weight of G_enc's adversarial loss against D_i.
+        seed: seed of the prior sampling.
+        **kwargs: forwarded to `AdversarialRecipe`.
+
+    Example:
+    ```python
+    nets = models.build_networks("small", channels=1, num_expressions=7, num_poses=5)
+    recipe = JPEMRecipe(**nets, num_expressions=7, num_poses=5)
+    recipe.compile(**default_optimizers())
+    recipe.fit(paired_dataset, epochs=10)
+    ```
+
+    Reference:
+        Zhang, Zhang, Mao and Xu, "Joint Pose and Expression Modeling for Facial Expression
+        Recognition", CVPR 2018, sec. 3.2 (eq. 3-7).
+    """
+
+    optimizer_names = ("g", "d_att", "d_i", "c")
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        att_discriminator,
+        identity_discriminator,
+        classifier,
+        num_expressions=7,
+        num_poses=5,
+        alpha=1.0,
+        beta=1e-4,
+        classification_weight=0.1,
+        att_adversarial_weight=0.01,
+        identity_adversarial_weight=0.01,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(seed=seed, **kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.att_discriminator = att_discriminator
+        self.identity_discriminator = identity_discriminator
+        self.classifier = classifier
+        self.num_expressions = num_expressions
+        self.num_poses = num_poses
+        self.alpha = alpha
+        self.beta = beta
+        self.classification_weight = classification_weight
+        self.att_adversarial_weight = att_adversarial_weight
+        self.identity_adversarial_weight = identity_adversarial_weight
+        self.code_dim = int(encoder.output.shape[-1])
+        for name in (
+            "d_att_loss", "d_i_loss", "g_loss", "l1_loss", "tv_loss", "g_att_loss", "g_i_loss",
+            "c_generated_loss", "c_loss", "c_real_loss", "c_accuracy", "c_generated_accuracy",
+        ):
+            self.add_tracker(name)
+
+    def optimizer_variables_for(self, name):
+        if name == "g":
+            return self.encoder.trainable_variables + self.decoder.trainable_variables
+        if name == "d_att":
+            return self.att_discriminator.trainable_variables
+        if name == "d_i":
+            return self.identity_discriminator.trainable_variables
+        if name == "c":
+            return self.classifier.trainable_variables
+        raise ValueError(f"JPEMRecipe has no optimizer {name!r}; expected one of {self.optimizer_names}.")
+
+    def call(self, inputs, training=False):
+        """`inputs = (images, target_expression, target_pose)` (integer indices) -> generated faces."""
+        images, expression, pose = inputs
+        return self.generate(images, expression, pose, training=training)
+
+    def one_hot(self, expression, pose):
+        return (
+            ops.one_hot(ops.cast(expression, "int32"), self.num_expressions),
+            ops.one_hot(ops.cast(pose, "int32"), self.num_poses),
+        )
+
+    def generate(self, images, expression, pose, training=False):
+        """Faces of the identities in `images` at `expression` / `pose` (integer indices)."""
+        e, p = self.one_hot(expression, pose)
+        return self.decoder([self.encoder(images, training=training), e, p], training=training)
+
+    def expression_probabilities(self, images, training=False):
+        out = self.classifier(images, training=training)
+        return out["expression"] if isinstance(out, dict) else out
+
+    def _unpack(self, data):
+        images, labels = data[0], data[1]
+        expression = labels["expression"]
+        pose = labels["pose"]
+        target_image = labels.get("target_image", images)
+        target_expression = labels.get("target_expression", expression)
+        target_pose = labels.get("target_pose", pose)
+        return images, expression, pose, target_image, target_expression, target_pose
+
+    def _classifier_pose_loss(self, images, pose, training):
+        out = self.classifier(images, training=training)
+        if isinstance(out, dict) and "pose" in out:
+            return classification_loss(out["pose"], pose)
+        return 0.0
+
+    def train_step(self, data):
+        images, expression, pose, target_image, target_expression, target_pose = self._unpack(data)
+        batch = ops.shape(images)[0]
+        e_real, p_real = self.one_hot(expression, pose)
+        e_target, p_target = self.one_hot(target_expression, target_pose)
+
+        # Eq. 3: D_att tells real (image, its attributes) from (G(x, e', p'), e', p').
+        generated = self.decoder([self.encoder(images, training=True), e_target, p_target], training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.att_discriminator([images, e_real, p_real], training=True)
+            fake_logits = self.att_discriminator([ops.stop_gradient(generated), e_target, p_target], training=True)
+            d_att_loss = discriminator_bce_loss(real_logits, fake_logits)
+        optimizer_step(tape, d_att_loss, self.att_discriminator.trainable_variables, self.d_att_optimizer)
+
+        # Eq. 4: D_i tells prior samples f* ~ U(-1, 1) from encoded identities f(x).
+        prior = sample_uniform_prior((batch, self.code_dim), seed=self.seed_generator)
+        codes = self.encoder(images, training=True)
+        with tf.GradientTape() as tape:
+            d_i_loss = discriminator_bce_loss(
+                self.identity_discriminator(prior, training=True),
+                self.identity_discriminator(ops.stop_gradient(codes), training=True),
+            )
+        optimizer_step(tape, d_i_loss, self.identity_discriminator.trainable_variables, self.d_i_optimizer)
+
+        # Eq. 5-7 for G: content (L1) + TV + classification of the generated face + adversarial.
+        g_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        with tf.GradientTape() as tape:
+            codes = self.encoder(images, training=True)
+            generated = self.decoder([codes, e_target, p_target], training=True)
+            l1 = l1_content_loss(generated, target_image)
+            tv = ops.mean(ops.cast(total_variation(ops.cast(generated, "float32")), "float32"))
+            g_att = nonsaturating_generator_loss(self.att_discriminator([generated, e_target, p_target], training=True))
+            g_i = nonsaturating_generator_loss(self.identity_discriminator(codes, training=True))
+            c_generated = classification_loss(self.expression_probabilities(generated, training=True), target_expression)
+            g_loss = (
+                self.alpha * l1
+                + self.beta * tv
+                + self.classification_weight * c_generated
+                + self.att_adversarial_weight * g_att
+                + self.identity_adversarial_weight * g_i
+            )
+        optimizer_step(tape, g_loss, g_variables, self.g_optimizer)
+
+        # Eq. 5 for C_exp: real faces and (fixed) generated faces with their target labels.
+        generated = ops.stop_gradient(generated)
+        with tf.GradientTape() as tape:
+            real_probs = self.expression_probabilities(images, training=True)
+            generated_probs = self.expression_probabilities(generated, training=True)
+            c_real = classification_loss(real_probs, expression)
+            c_generated_for_c = classification_loss(generated_probs, target_expression)
+            c_loss = c_real + c_generated_for_c + self._classifier_pose_loss(images, pose, True)
+        optimizer_step(tape, c_loss, self.classifier.trainable_variables, self.c_optimizer)
+
+        return self.update_trackers(
+            {
+                "d_att_loss": d_att_loss, "d_i_loss": d_i_loss, "g_loss": g_loss, "l1_loss": l1,
+                "tv_loss": tv, "g_att_loss": g_att, "g_i_loss": g_i, "c_generated_loss": c_generated,
+                "c_loss": c_loss, "c_real_loss": c_real,
+                "c_accuracy": accuracy(real_probs, expression),
+                "c_generated_accuracy": accuracy(generated_probs, target_expression),
+            }
+        )
+
+    def test_step(self, data):
+        images, expression, pose, target_image, target_expression, target_pose = self._unpack(data)
+        e_real, p_real = self.one_hot(expression, pose)
+        e_target, p_target = self.one_hot(target_expression, target_pose)
+        codes = self.encoder(images, training=False)
+        generated = self.decoder([codes, e_target, p_target], training=False)
+        real_logits = self.att_discriminator([images, e_real, p_real], training=False)
+        fake_logits = self.att_discriminator([generated, e_target, p_target], training=False)
+        prior = sample_uniform_prior((ops.shape(images)[0], self.code_dim), seed=self.seed_generator)
+        prior_logits = self.identity_discriminator(prior, training=False)
+        code_logits = self.identity_discriminator(codes, training=False)
+        real_probs = self.expression_probabilities(images, training=False)
+        generated_probs = self.expression_probabilities(generated, training=False)
+        l1 = l1_content_loss(generated, target_image)
+        tv = ops.mean(ops.cast(total_variation(ops.cast(generated, "float32")), "float32"))
+        g_att = nonsaturating_generator_loss(fake_logits)
+        g_i = nonsaturating_generator_loss(code_logits)
+        c_generated = classification_loss(generated_probs, target_expression)
+        c_real = classification_loss(real_probs, expression)
+        return self.update_trackers(
+            {
+                "d_att_loss": discriminator_bce_loss(real_logits, fake_logits),
+                "d_i_loss": discriminator_bce_loss(prior_logits, code_logits),
+                "g_loss": self.alpha * l1 + self.beta * tv + self.classification_weight * c_generated
+                + self.att_adversarial_weight * g_att + self.identity_adversarial_weight * g_i,
+                "l1_loss": l1, "tv_loss": tv, "g_att_loss": g_att, "g_i_loss": g_i,
+                "c_generated_loss": c_generated, "c_loss": c_real + c_generated, "c_real_loss": c_real,
+                "c_accuracy": accuracy(real_probs, expression),
+                "c_generated_accuracy": accuracy(generated_probs, target_expression),
+            }
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "att_discriminator": keras.saving.serialize_keras_object(self.att_discriminator),
+                "identity_discriminator": keras.saving.serialize_keras_object(self.identity_discriminator),
+                "classifier": keras.saving.serialize_keras_object(self.classifier),
+                "num_expressions": self.num_expressions,
+                "num_poses": self.num_poses,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "classification_weight": self.classification_weight,
+                "att_adversarial_weight": self.att_adversarial_weight,
+                "identity_adversarial_weight": self.identity_adversarial_weight,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "att_discriminator", "identity_discriminator", "classifier"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def accuracy(probabilities, labels):
+    predicted = ops.argmax(ops.cast(probabilities, "float32"), axis=-1)
+    return ops.mean(ops.cast(ops.equal(predicted, ops.cast(labels, predicted.dtype)), "float32"))
