@@ -61,7 +61,9 @@ class ExpressionIntensityCode(keras.layers.Layer):
     def _as_one_hot(self, labels):
         labels = ops.convert_to_tensor(labels)
         if len(labels.shape) == 1:
-            return ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=self.compute_dtype)
+            return ops.one_hot(
+                ops.cast(labels, "int32"), self.num_classes, dtype=self.compute_dtype
+            )
         if len(labels.shape) != 2 or labels.shape[-1] not in (None, self.num_classes):
             raise ValueError(
                 "ExpressionIntensityCode expects labels of shape (batch,) or "
