@@ -127,7 +127,14 @@ def _load_weights_file(model, path, compile):
         raise FileNotFoundError(f"Weights file {str(path)!r} does not exist.")
     try:
         if path.name.endswith(".weights.h5"):
-            model.load_weights(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.load_weights(path)
+            # Keras only warns when parts of the model found nothing in the file; a model left
+            # partly random would be a silent error.
+            skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)]
+            if skipped:
+                raise ValueError(skipped[0])
         elif path.suffix == ".keras":
             import keras
 
@@ -211,19 +218,19 @@ def load(name, weights="default", compile=False, sha256=None):
     ```
     """
     preset = registry.get_preset(name)
+    if isinstance(weights, os.PathLike):
+        weights = os.fspath(weights)
+    if weights == "default" and preset["weights"] is None:
+        with_weights = [n for n in registry.list_models() if registry.get_preset(n)["weights"]]
+        raise WeightsError(
+            f"Model {name!r} has no pretrained weights. Use weights=None (CLI: --weights none) "
+            f"for random initialisation or a weights file; presets with weights: "
+            f"{', '.join(with_weights) or 'none'}."
+        )
     builder = registry.get_builder(preset["architecture"])
     model = builder(**preset["config"])
     metadata = dict(preset["metadata"], name=name, architecture=preset["architecture"])
-    if isinstance(weights, os.PathLike):
-        weights = os.fspath(weights)
     if weights == "default":
-        if preset["weights"] is None:
-            with_weights = [n for n in registry.list_models() if registry.get_preset(n)["weights"]]
-            raise WeightsError(
-                f"Model {name!r} has no pretrained weights. Use weights=None for random "
-                f"initialisation or a weights file; presets with weights: "
-                f"{', '.join(with_weights) or 'none'}."
-            )
         _load_weights_file(model, _verified_package_file(name, preset), compile)
         metadata["weights"] = preset["weights"]
     elif weights is None:

@@ -24,6 +24,7 @@ fixtures) are added with `register_architecture` / `register_preset` or `registe
 import copy
 import difflib
 import importlib
+import os
 import pathlib
 import threading
 
@@ -33,6 +34,9 @@ RECIPE_PRESET_MODULES = tuple(
 ZOO_DIR = pathlib.Path(__file__).resolve().parent
 WEIGHTS_DIR = ZOO_DIR / "weights"
 CARDS_DIR = ZOO_DIR / "cards"
+# Comma-separated modules with ARCHITECTURES/PRESETS dicts of your own (e.g. fine-tuned models),
+# imported alongside the recipes' presets so `fer-zoo` commands see them too.
+EXTRA_PRESETS_ENV = "FER_ZOO_EXTRA_PRESETS"
 
 TASKS = ("classification", "generation", "normalization")
 PRESET_KEYS = ("architecture", "config", "weights", "sha256", "metadata")
@@ -149,8 +153,22 @@ def _collect():
                     # Only a recipe that has no presets module yet is skipped; a missing
                     # dependency *inside* a presets module is a real error and propagates.
                     if error.name != module_name:
+                        error.add_note(f"while importing the presets module {module_name}")
                         raise
                     continue
+                except Exception as error:
+                    error.add_note(f"while importing the presets module {module_name}")
+                    raise
+                register_module(module)
+            extra = os.environ.get(EXTRA_PRESETS_ENV, "")
+            for module_name in filter(None, (m.strip() for m in extra.split(","))):
+                try:
+                    module = importlib.import_module(module_name)
+                except ImportError as error:
+                    raise ImportError(
+                        f"{EXTRA_PRESETS_ENV} names {module_name!r}, which cannot be imported: "
+                        f"{error}"
+                    ) from error
                 register_module(module)
         except BaseException:
             _collected = False

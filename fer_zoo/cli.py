@@ -1,0 +1,577 @@
+"""`fer-zoo`: list, inspect, train, evaluate, run and export the fer_zoo models.
+
+TensorFlow is imported only by the commands that need it, so `fer-zoo --help` is instant.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+EPILOG = """\
+examples:
+  fer-zoo list
+  fer-zoo info gasca2
+  fer-zoo predict gasca2 photo1.jpg photo2.png --json
+  fer-zoo predict gasca2 group.jpg --annotate annotated/
+  fer-zoo video gasca2 clip.mp4 --out clip_annotated.mp4 --every-n 2
+  fer-zoo evaluate gasca2 --data kdef:/data/KDEF --out eval/
+  fer-zoo export gasca2 serving/ --tflite --onnx
+  fer-zoo train gasca2 --data synthetic --out runs/gasca2 --config small --set epochs=2
+  fer-zoo data preview kdef:/data/KDEF --out kdef.png
+  fer-zoo demo --recipes gasca,jpem --out demo/
+  fer-zoo bench
+
+Add --debug before the command to see full tracebacks. Docs: docs/cli.md.
+"""
+
+
+class CommandError(Exception):
+    """A user error reported as one line; `exit_code` 2 for bad names/arguments."""
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _parse_value(text):
+    """`--set key=value` values: JSON when it parses (numbers, true/false, lists), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_overrides(pairs):
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--set expects key=value, got {pair!r}.", exit_code=2)
+        overrides[key.strip()] = _parse_value(value)
+    return overrides
+
+
+def _weights_arg(value):
+    return None if value in ("none", "None", "random") else value
+
+
+_DEBUG = False
+
+
+def _quiet_tensorflow():
+    """Import TensorFlow with its C++ start-up log lines (CUDA probing, oneDNN) silenced.
+
+    Those lines go straight to file descriptor 2 before any Python logging is set up, so the
+    descriptor is pointed at /dev/null for the import only. `--debug` keeps them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _DEBUG or "tensorflow" in sys.modules:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # the CUDA probe logs here, still silenced
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _zoo():
+    _quiet_tensorflow()
+    import fer_zoo.zoo
+
+    return fer_zoo.zoo
+
+
+def _print_table(rows, headers, file=None):
+    file = file or sys.stdout
+    rows = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=file)
+    print("  ".join("-" * w for w in widths), file=file)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=file)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands.
+
+
+def cmd_list(args):
+    zoo = _zoo()
+    from fer_zoo.zoo import registry
+
+    names = zoo.list_models(task=args.task, include_architectures=args.all)
+    if args.json:
+        print(json.dumps(names))
+        return 0
+    if not names:
+        print("No models registered.")
+        return 0
+    rows = []
+    for name in names:
+        info = registry.model_info(name)
+        size = info.get("input_size")
+        rows.append([
+            name,
+            info.get("task", "architecture") if name in registry.presets() else "architecture",
+            f"{size[0]}x{size[1]}x{info.get('channels')}" if size else "-",
+            "yes" if info["pretrained"] else "no",
+            (info.get("description") or "")[:60],
+        ])
+    _print_table(rows, ["name", "task", "input", "weights", "description"])
+    return 0
+
+
+def cmd_info(args):
+    zoo = _zoo()
+    info = zoo.model_info(args.name)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for key in sorted(info):
+        value = info[key]
+        if isinstance(value, dict | list):
+            value = json.dumps(value, default=str)
+        print(f"{key}: {value}")
+    if args.card:
+        if not info.get("card_path"):
+            raise CommandError(f"{args.name!r} has no model card.")
+        print()
+        print(pathlib.Path(info["card_path"]).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_train(args):
+    from fer_zoo.recipes import RECIPES, get_trainer
+
+    if args.recipe not in RECIPES:
+        raise CommandError(
+            f"Unknown recipe {args.recipe!r}. Available: {', '.join(RECIPES)}.", exit_code=2
+        )
+    overrides = _parse_overrides(args.set)
+    _quiet_tensorflow()
+    trainer = get_trainer(args.recipe)
+    summary = trainer(
+        data=args.data, out_dir=args.out, config=args.config, precision=args.precision,
+        strategy=args.strategy, **overrides,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _load_model(zoo, name, weights):
+    return zoo.load(name, weights=_weights_arg(weights))
+
+
+def cmd_evaluate(args):
+    zoo = _zoo()
+    import numpy as np
+
+    from fer_zoo.zoo import loading
+
+    try:
+        from fer_zoo.data import load_faceset, split_indices
+    except ImportError as error:
+        raise CommandError(f"Data loading is unavailable: {error}") from error
+    import inspect
+
+    overrides = _parse_overrides(args.set)
+    # --set keys of split_indices (test_fraction, validation_fraction, seed) go to the split;
+    # the rest to the data set adapter (e.g. poses=["S"] for KDEF).
+    split_keys = set(inspect.signature(split_indices).parameters) - {"faceset", "split"}
+    split_options = {k: overrides.pop(k) for k in list(overrides) if k in split_keys}
+    if split_options and not args.split:
+        raise CommandError(f"--set {', '.join(split_options)} needs --split.", exit_code=2)
+    model = _load_model(zoo, args.model, args.weights)
+    metadata = model.fer_zoo_metadata
+    # Faces are cropped at the model's size and channels; photo adapters cache the crops.
+    faceset = load_faceset(
+        args.data, image_size=int(metadata["input_size"][0]), channels=int(metadata["channels"]),
+        cache_dir=str(loading.cache_dir() / "faces"), **overrides,
+    )
+    if args.split:
+        split_options = {"protocol": args.protocol, "fold": args.fold, **split_options}
+        faceset = faceset.subset(split_indices(faceset, args.split, **split_options))
+    class_names = [str(c) for c in metadata["class_names"]]
+    data_names = [str(c) for c in faceset.class_names]
+    unknown = sorted(set(data_names) - set(class_names))
+    if unknown:
+        raise CommandError(
+            f"Data classes {unknown} are not classes of {args.model!r} ({', '.join(class_names)})."
+        )
+    labels = np.asarray(faceset.labels["expression"])
+    keep = labels >= 0
+    if not keep.any():
+        raise CommandError(f"{args.data!r} has no expression labels to evaluate against.")
+    # Map the data set's label indices to the model's class order (by name).
+    to_model = np.array([class_names.index(n) for n in data_names])
+    truth = to_model[labels[keep]]
+    inputs = loading.to_model_input(faceset.images[keep], metadata, source_range=(-1.0, 1.0))
+    predicted = loading.predict_probabilities(model, inputs, metadata).argmax(axis=-1)
+    report = evaluation_report(truth, predicted, class_names)
+    report.update(model=args.model, data=args.data, split=args.split, protocol=args.protocol,
+                  fold=args.fold, samples=int(keep.sum()))
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["confusion_png"] = str(out / "confusion.png")
+        save_confusion_png(np.asarray(report["confusion"]), class_names, report["confusion_png"],
+                           title=f"{args.model} on {faceset.name}: {report['accuracy']:.1%}")
+        (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{args.model} on {args.data}: accuracy {report['accuracy']:.4f} "
+          f"({report['samples']} faces)")
+    _print_table(
+        [[c, f"{report['per_class'][c]['recall']:.4f}", report["per_class"][c]["support"]]
+         for c in class_names],
+        ["class", "recall", "support"],
+    )
+    if args.out:
+        print(f"confusion matrix: {report['confusion_png']}")
+    return 0
+
+
+def evaluation_report(truth, predicted, class_names):
+    """Accuracy, per-class recall/precision/support and the confusion matrix (rows = truth)."""
+    import numpy as np
+
+    k = len(class_names)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (np.asarray(truth), np.asarray(predicted)), 1)
+    support = confusion.sum(axis=1)
+    predicted_count = confusion.sum(axis=0)
+    diagonal = np.diag(confusion)
+    per_class = {
+        name: {
+            "recall": float(diagonal[i] / support[i]) if support[i] else float("nan"),
+            "precision": float(diagonal[i] / predicted_count[i]) if predicted_count[i] else float("nan"),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": float(diagonal.sum() / max(1, confusion.sum())),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+        "class_names": list(class_names),
+    }
+
+
+def save_confusion_png(confusion, class_names, path, title=""):
+    """Row-normalised confusion matrix as a PNG (Pillow; no matplotlib needed)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    k = len(class_names)
+    cell, left, top = 56, 90, 40
+    image = Image.new("RGB", (left + k * cell + 10, top + k * cell + 70), "white")
+    draw = ImageDraw.Draw(image)
+    rows = confusion / np.maximum(1, confusion.sum(axis=1, keepdims=True))
+    draw.text((10, 10), title, fill="black")
+    for i in range(k):
+        draw.text((5, top + i * cell + cell // 2 - 5), class_names[i][:12], fill="black")
+        draw.text((left + i * cell + 4, top + k * cell + 8 + 12 * (i % 2)), class_names[i][:8],
+                  fill="black")
+        for j in range(k):
+            shade = int(255 * (1 - rows[i, j]))
+            box = (left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255), outline="grey")
+            draw.text((box[0] + 6, box[1] + cell // 2 - 5), f"{rows[i, j]:.2f}",
+                      fill="black" if shade > 120 else "white")
+    draw.text((left, top + k * cell + 40), "rows: true class, columns: predicted", fill="black")
+    image.save(path)
+
+
+def cmd_predict(args):
+    zoo = _zoo()
+    model = _load_model(zoo, args.model, args.weights)
+    recognizer = zoo.Recognizer(model, detector="cropped" if args.cropped else None)
+    results = recognizer.predict(list(args.images))
+    if args.annotate:
+        import cv2
+
+        out = pathlib.Path(args.annotate)
+        out.mkdir(parents=True, exist_ok=True)
+        used = set()
+        for result in results:
+            stem = pathlib.Path(result.source).stem
+            name, n = f"{stem}_annotated.png", 1
+            while name in used:  # same file name from different folders
+                n += 1
+                name = f"{stem}_{n}_annotated.png"
+            used.add(name)
+            annotated = recognizer.annotate(result.source, result)
+            cv2.imwrite(str(out / name), cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return 0
+    for result in results:
+        if result.no_face:
+            print(f"{result.source}: no face found")
+        for face in result:
+            print(f"{result.source}: face {face.index} at {list(face.box)}: {face.label} "
+                  f"({face.score:.2f})")
+    return 0
+
+
+def cmd_video(args):
+    zoo = _zoo()
+    model = _load_model(zoo, args.model, args.weights)
+    source = int(args.input) if args.input.isdigit() else args.input
+    summary = zoo.Recognizer(model).predict_video(
+        source, args.out, every_n=args.every_n, progress=not args.quiet, max_frames=args.max_frames
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_export(args):
+    zoo = _zoo()
+    model = _load_model(zoo, args.model, args.weights)
+    paths = zoo.export(
+        model, args.dir, name=args.name, version=args.version, tflite=args.tflite,
+        onnx=args.onnx, overwrite=args.overwrite,
+    )
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_data_preview(args):
+    _quiet_tensorflow()
+    try:
+        from fer_zoo.data.preview import preview
+    except ImportError as error:
+        raise CommandError(f"Data preview is unavailable: {error}") from error
+    result = preview(args.spec, args.out, **_parse_overrides(args.set))
+    print(result if result is not None else args.out)
+    return 0
+
+
+def cmd_demo(args):
+    from fer_zoo.recipes import DEMOS, get_demo
+
+    names = [n.strip() for n in args.recipes.split(",") if n.strip()] if args.recipes else list(DEMOS)
+    unknown = [n for n in names if n not in DEMOS]
+    if unknown:
+        raise CommandError(
+            f"Unknown demo(s) {', '.join(unknown)}. Available: {', '.join(DEMOS)}.", exit_code=2
+        )
+    _quiet_tensorflow()
+    rows, failed = [], []
+    for name in names:
+        out_dir = pathlib.Path(args.out) / name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        print(f"== demo {name} -> {out_dir}", file=sys.stderr)
+        try:
+            result = get_demo(name)(str(out_dir)) or {}
+        except Exception as error:
+            if args.debug:
+                raise
+            failed.append(name)
+            rows.append([name, f"FAILED: {type(error).__name__}: {error}"[:100], ""])
+            continue
+        metrics, figures = _split_demo_result(result)
+        rows.append([name, ", ".join(f"{k}={v}" for k, v in metrics.items()) or "-",
+                     ", ".join(figures) or "-"])
+    _print_table(rows, ["recipe", "metrics", "figures"])
+    if failed:
+        raise CommandError(f"demo failed for: {', '.join(failed)}")
+    return 0
+
+
+def _split_demo_result(result):
+    """Scalar metrics (rounded) and figure paths from a demo's returned dict (any nesting)."""
+    metrics, figures = {}, []
+
+    def visit(prefix, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(prefix, item)
+        elif isinstance(value, str | os.PathLike) and str(value).lower().endswith((".png", ".jpg", ".gif", ".mp4")):
+            figures.append(str(value))
+        elif isinstance(value, bool | int | float) or type(value).__name__.startswith(("float", "int")):
+            metrics[prefix] = round(float(value), 4) if not isinstance(value, bool) else value
+
+    visit("", result)
+    return metrics, figures
+
+
+def cmd_bench(args):
+    import importlib.machinery
+    import subprocess
+
+    # `python -m benchmarks` resolves from the working directory (a source checkout), which a
+    # console script's own sys.path does not include.
+    spec = importlib.machinery.PathFinder.find_spec("benchmarks", [os.getcwd(), *sys.path])
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not any((pathlib.Path(p) / "__main__.py").exists() for p in locations):
+        raise CommandError(
+            "No runnable benchmarks package here: run `fer-zoo bench` from the fer_zoo source "
+            "tree, where `python -m benchmarks` works."
+        )
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.bench_args])
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser.
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fer-zoo",
+        description="Pose- and illumination-invariant facial expression recognition model zoo "
+        "(GASCA, JPEM, FESR, REL-GAN recipes on Keras 3).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, help, func, example):
+        sub = commands.add_parser(
+            name, help=help, description=help, epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = add("list", "list the registered models", cmd_list, "fer-zoo list --task classification")
+    sub.add_argument("--task", choices=("classification", "generation", "normalization"))
+    sub.add_argument("--all", action="store_true", help="also list bare architectures")
+    sub.add_argument("--json", action="store_true", help="print a JSON list of names")
+
+    sub = add("info", "show a model's metadata (classes, input, data, accuracy, licence)",
+              cmd_info, "fer-zoo info gasca2 --json")
+    sub.add_argument("name")
+    sub.add_argument("--json", action="store_true")
+    sub.add_argument("--card", action="store_true", help="also print the model card")
+
+    sub = add("train", "train a recipe (gasca1, gasca2, jpem, fesr, relgan)", cmd_train,
+              "fer-zoo train gasca2 --data kdef:/data/KDEF --out runs/gasca2 --config paper "
+              "--precision mixed_float16 --set epochs=5")
+    sub.add_argument("recipe")
+    sub.add_argument("--data", default="synthetic", help="data spec (default: synthetic)")
+    sub.add_argument("--out", required=True, help="run directory (checkpoints, logs, figures)")
+    sub.add_argument("--config", default="small", help="small (quick) or paper (paper settings)")
+    sub.add_argument("--precision", default=None, help="e.g. float32, mixed_float16, mixed_bfloat16")
+    sub.add_argument("--strategy", default="default", help="default, mirrored, ...")
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a config entry (JSON values; repeatable)")
+
+    sub = add("evaluate", "accuracy, per-class recall and confusion matrix on a data set",
+              cmd_evaluate, "fer-zoo evaluate gasca2 --data kdef:/data/KDEF --split test --out eval/")
+    sub.add_argument("model")
+    sub.add_argument("--data", required=True, help="data spec, as for `fer_zoo.data.load_faceset`")
+    sub.add_argument("--split", default=None, choices=("train", "validation", "test"),
+                     help="evaluate one split only (default: all faces)")
+    sub.add_argument("--protocol", default=None,
+                     help="protocol for --split (e.g. kdef, ckplus; default: the data set's own "
+                     "split, else a subject-independent holdout)")
+    sub.add_argument("--fold", type=int, default=0, help="fold of a k-fold protocol")
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="data set option (e.g. 'poses=[\"S\"]') or split option "
+                     "(test_fraction, validation_fraction, seed); repeatable")
+    sub.add_argument("--weights", default="default", help="default, none, a file, URL or preset")
+    sub.add_argument("--out", default=None, help="directory for confusion.png and metrics.json")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("predict", "detect and classify every face in photos", cmd_predict,
+              "fer-zoo predict gasca2 a.jpg b.png --json --annotate out/")
+    sub.add_argument("model")
+    sub.add_argument("images", nargs="+", metavar="IMAGE")
+    sub.add_argument("--json", action="store_true", help="print results as JSON")
+    sub.add_argument("--annotate", metavar="DIR", help="write annotated copies into DIR")
+    sub.add_argument("--cropped", action="store_true", help="images are face crops: skip detection")
+    sub.add_argument("--weights", default="default")
+
+    sub = add("video", "annotate every face of a video file or camera (index) as mp4",
+              cmd_video, "fer-zoo video gasca2 clip.mp4 --out clip_annotated.mp4 --every-n 2")
+    sub.add_argument("model")
+    sub.add_argument("input", help="video file, or camera index such as 0")
+    sub.add_argument("--out", required=True, help="annotated .mp4 to write")
+    sub.add_argument("--every-n", type=int, default=1, help="analyse every n-th frame")
+    sub.add_argument("--max-frames", type=int, default=None)
+    sub.add_argument("--quiet", action="store_true", help="no progress line")
+    sub.add_argument("--weights", default="default")
+
+    sub = add("export", "write a TF Serving SavedModel (DIR/NAME/VERSION), optionally TFLite/ONNX",
+              cmd_export, "fer-zoo export gasca2 serving/ --version 2 --tflite --onnx")
+    sub.add_argument("model")
+    sub.add_argument("dir")
+    sub.add_argument("--name", default=None, help="served model name (default: MODEL)")
+    sub.add_argument("--version", type=int, default=1)
+    sub.add_argument("--tflite", action="store_true")
+    sub.add_argument("--onnx", action="store_true")
+    sub.add_argument("--overwrite", action="store_true")
+    sub.add_argument("--weights", default="default")
+
+    sub = add("data", "data set tools", None, "fer-zoo data preview kdef:/data/KDEF --out kdef.png")
+    data_commands = sub.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    preview = data_commands.add_parser(
+        "preview", help="grid of faces of a data set with their labels",
+        description="Render a grid of faces from a data spec with their labels.",
+    )
+    preview.set_defaults(func=cmd_data_preview)
+    preview.add_argument("spec")
+    preview.add_argument("--out", required=True, help="PNG to write")
+    preview.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="extra keyword for preview() (repeatable)")
+
+    sub = add("demo", "run the recipes' quick SynthFER demos and summarise them", cmd_demo,
+              "fer-zoo demo --recipes gasca,jpem --out demo/")
+    sub.add_argument("--recipes", default=None, help="comma-separated (default: all)")
+    sub.add_argument("--out", default="fer_zoo_demo")
+
+    sub = add("bench", "run the benchmarks (forwards to `python -m benchmarks`)", cmd_bench,
+              "fer-zoo bench --help")
+    sub.add_argument("bench_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    global _DEBUG
+    _DEBUG = args.debug
+    if getattr(args, "func", None) is None:
+        if args.command == "data":
+            parser.parse_args(["data", "--help"])
+        parser.print_help()
+        return 2 if args.command else 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("fer-zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        # By name: importing fer_zoo.zoo here would pull in TensorFlow just to report an error.
+        unknown_name = type(error).__name__ == "UnknownModelError"
+        code = getattr(error, "exit_code", 2 if unknown_name else 1)
+        message = " ".join(str(error).split()) or type(error).__name__
+        notes = getattr(error, "__notes__", None)
+        if notes:
+            message += f" ({'; '.join(notes)})"
+        print(f"fer-zoo: error: {message}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

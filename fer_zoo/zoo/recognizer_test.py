@@ -1,0 +1,145 @@
+import cv2
+import numpy as np
+import pytest
+
+from fer_zoo.data.preprocessing import FacePreprocessor
+from fer_zoo.data.synthfer import SynthFER
+from fer_zoo.zoo import _testing, loading
+from fer_zoo.zoo.recognizer import ImageResult, Recognizer
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """Three SynthFER faces, uint8 RGB 96x96 (licence-free)."""
+    renderer = SynthFER(image_size=96, channels=3, seed=0)
+    rendered = [
+        renderer.render(identity=i, expression=e)
+        for i, e in ((1, "happy"), (2, "sad"), (3, "surprise"))
+    ]
+    return [np.round((x + 1.0) * 127.5).astype(np.uint8) for x in rendered]
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_model):
+    return Recognizer(tiny_model)
+
+
+def _png_bytes(rgb):
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def test_all_faces_of_a_batch_in_one_model_call(recognizer, tiny_model, faces, tmp_path,
+                                                monkeypatch):
+    group = np.concatenate([faces[0], faces[1]], axis=1)  # two faces side by side
+    grey_path = tmp_path / "grey.png"
+    cv2.imwrite(str(grey_path), cv2.cvtColor(faces[2], cv2.COLOR_RGB2GRAY))
+    blank = np.full((60, 80, 3), 128, np.uint8)
+    calls = []
+    real = loading.predict_probabilities
+
+    def counting(model, inputs, *args, **kwargs):
+        calls.append(len(inputs))
+        return real(model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "predict_probabilities", counting)
+    images = [group, grey_path, _png_bytes(faces[0]), blank]
+    results = recognizer.predict(images)
+    # Every face the detector finds (it is engineer C's FacePreprocessor; its recall on
+    # side-by-side faces is its own business) is classified, all in one batched call.
+    detector = FacePreprocessor(size=16, channels=1, margin=0.15, align=True)
+    found = [len(detector(group)), len(detector(cv2.imread(str(grey_path), 0))),
+             len(detector(faces[0])), 0]
+    assert [len(r) for r in results] == found and sum(found) >= 3
+    assert calls == [sum(found)]
+    assert [r.no_face for r in results] == [False, False, False, True]
+    assert results[1].source == str(grey_path) and results[2].source == "<bytes #2>"
+    assert results[0].image_size == (96, 192)
+    assert all(face.box[0] + face.box[2] <= 192 for face in results[0])
+
+    # Probabilities are the model's on the aligned crops of the detector.
+    crops = [face for _, face in detector(group)]
+    expected = tiny_model.predict(np.stack(crops), verbose=0)
+    names = tiny_model.fer_zoo_metadata["class_names"]
+    for face, row in zip(results[0], expected):
+        np.testing.assert_allclose([face.probabilities[n] for n in names], row, atol=1e-5)
+        assert face.label == names[int(np.argmax(row))]
+        assert face.score == pytest.approx(float(row.max()), abs=1e-6)
+
+
+def test_single_input_returns_one_result_and_json(recognizer, faces):
+    result = recognizer.predict(faces[1].astype(np.float32) / 127.5 - 1.0)  # [-1, 1] float
+    assert isinstance(result, ImageResult) and len(result) == 1
+    record = result.to_dict()
+    assert record["no_face"] is False
+    assert sum(record["faces"][0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert len(record["faces"][0]["box"]) == 4
+
+
+def test_no_face_and_bad_files_say_so(recognizer, tmp_path):
+    result = recognizer.predict(np.zeros((40, 40), np.uint8))
+    assert result.no_face and result.faces == []
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a jpeg")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        recognizer.predict(str(broken))
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        recognizer.predict(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="bytes #0"):
+        recognizer.predict([b"not an image"])
+
+
+def test_cropped_mode_and_custom_detector(tiny_model, faces):
+    crop = faces[0][10:80, 10:80]
+    result = Recognizer(tiny_model, detector="cropped").predict(crop)
+    assert len(result) == 1 and result[0].box == (0, 0, 70, 70)
+
+    def two_boxes(image):
+        face = np.zeros((16, 16, 1), np.float32)
+        return [((0, 0, 8, 8), face), ((8, 8, 8, 8), face + 0.5)]
+
+    results = Recognizer(tiny_model, detector=two_boxes).predict([crop, crop])
+    assert [len(r) for r in results] == [2, 2]
+    assert results[0][0].probabilities != results[0][1].probabilities
+
+
+def test_annotate_draws_boxes_and_labels(recognizer, faces):
+    image = np.concatenate([faces[0], faces[1]], axis=1)
+    result = recognizer.predict(image)
+    annotated = recognizer.annotate(image, result)
+    assert annotated.shape == image.shape and annotated.dtype == np.uint8
+    x, y, w, h = result[0].box
+    changed = np.any(annotated != image, axis=-1)
+    assert changed[y + h // 2, x] and changed[y + h // 2, x + w]  # box edges
+    assert not changed[y + h // 2, x + w // 2]  # face centre untouched
+    np.testing.assert_array_equal(recognizer.annotate(image, []), image)
+
+
+def test_predict_video_writes_annotated_mp4(recognizer, faces, tmp_path):
+    source = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 96))
+    for i in range(7):
+        frame = faces[i % 2] if i < 5 else np.full((96, 96, 3), 90, np.uint8)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out" / "annotated.mp4"
+    summary = recognizer.predict_video(source, out, every_n=2, progress=False, batch_frames=2)
+    assert summary["frames"] == 7 and summary["analysed_frames"] == 4  # frames 0, 2, 4, 6
+    assert summary["faces"] == 3 and summary["frames_without_face"] == 1
+    capture = cv2.VideoCapture(str(out))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and count == 7 and frame.shape == (96, 96, 3)
+    with pytest.raises(FileNotFoundError, match="nope.mp4"):
+        recognizer.predict_video(tmp_path / "nope.mp4", out, progress=False)
+
+
+def test_detector_options_come_from_the_model_metadata(tiny_model):
+    model = _testing.build_tiny_classifier()
+    metadata = dict(tiny_model.fer_zoo_metadata)
+    metadata["preprocessing"] = {"detectors": ["centre"], "margin": 0.0, "crop": "studio"}
+    loading.attach_metadata(model, metadata)
+    recognizer = Recognizer(model)
+    assert recognizer.detector.detectors == ("centre",) and recognizer.detector.margin == 0.0
+    result = recognizer.predict(np.full((50, 50, 3), 128, np.uint8))  # no face, but "centre"
+    assert len(result) == 1 and result[0].box == (10, 7, 30, 30)

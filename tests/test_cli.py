@@ -1,0 +1,206 @@
+"""The `fer-zoo` command: parsing, one-line errors, and each command's wiring (tiny models)."""
+
+import json
+import subprocess
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_zoo import cli
+from fer_zoo.zoo import _testing
+
+MODEL = "cli_test_tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    with _testing.registered_tiny_model(MODEL, tmp_path_factory.mktemp("cli")) as model:
+        yield model
+
+
+@pytest.fixture(scope="module")
+def face_png(tmp_path_factory):
+    from fer_zoo.data.synthfer import SynthFER
+
+    face = SynthFER(image_size=96, channels=3, seed=0).render(identity=4, expression="happy")
+    path = tmp_path_factory.mktemp("images") / "face.png"
+    rgb = np.round((face + 1.0) * 127.5).astype(np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    script = (
+        "import sys\n"
+        "from fer_zoo import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    for text in ("examples:", "fer-zoo predict", "fer-zoo export", "--debug", "evaluate"):
+        assert text in result.stdout
+
+
+def test_subcommand_help_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and "--tflite" in out
+
+
+def test_list_and_info(tiny_model, capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert MODEL in out and "16x16x1" in out
+    assert cli.main(["list", "--json"]) == 0
+    assert MODEL in json.loads(capsys.readouterr().out)
+    assert cli.main(["info", MODEL, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["class_names"] == list(_testing.EXPRESSIONS) and info["pretrained"]
+
+
+def test_unknown_model_is_one_line_exit_2(tiny_model, capsys):
+    assert cli.main(["info", "cli_test_tinyy"]) == 2
+    err = _one_line_error(capsys)
+    assert err.startswith("fer-zoo: error: Unknown model 'cli_test_tinyy'")
+    assert MODEL in err  # lists what is available
+    with pytest.raises(KeyError):  # --debug re-raises (UnknownModelError) with the traceback
+        cli.main(["--debug", "info", "cli_test_tinyy"])
+
+
+def test_missing_image_is_one_line_exit_1(tiny_model, capsys, tmp_path):
+    assert cli.main(["predict", MODEL, str(tmp_path / "nope.jpg")]) == 1
+    assert "nope.jpg" in _one_line_error(capsys)
+
+
+def test_predict_json_and_annotate(tiny_model, face_png, tmp_path, capsys):
+    assert cli.main(["predict", MODEL, str(face_png), "--json", "--annotate", str(tmp_path)]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["source"] == str(face_png) and record["no_face"] is False
+    (face,) = record["faces"]
+    assert face["label"] in _testing.EXPRESSIONS
+    assert face["score"] == pytest.approx(max(face["probabilities"].values()), abs=1e-6)
+    annotated = cv2.imread(str(tmp_path / "face_annotated.png"))
+    assert annotated is not None and annotated.shape == (96, 96, 3)
+    assert cli.main(["predict", MODEL, str(face_png)]) == 0
+    assert f"{face_png}: face 0 at" in capsys.readouterr().out
+
+
+def test_export_command(tiny_model, tmp_path, capsys):
+    assert cli.main(["export", MODEL, str(tmp_path), "--name", "served", "--version", "2"]) == 0
+    assert (tmp_path / "served" / "2" / "saved_model.pb").exists()
+    assert "saved_model:" in capsys.readouterr().out
+
+
+def test_train_forwards_options_and_overrides(monkeypatch, tmp_path, capsys):
+    import fer_zoo.recipes
+
+    calls = []
+
+    def fake_trainer(name):
+        def train(**kwargs):
+            calls.append((name, kwargs))
+            return {"accuracy": 0.5}
+
+        return train
+
+    monkeypatch.setattr(fer_zoo.recipes, "get_trainer", fake_trainer)
+    argv = ["train", "gasca2", "--data", "synthetic", "--out", str(tmp_path), "--config", "paper",
+            "--precision", "mixed_float16", "--set", "epochs=2", "--set", "lr=1e-3",
+            "--set", "tag=run one"]
+    assert cli.main(argv) == 0
+    assert calls == [("gasca2", {
+        "data": "synthetic", "out_dir": str(tmp_path), "config": "paper",
+        "precision": "mixed_float16", "strategy": "default", "epochs": 2, "lr": 0.001,
+        "tag": "run one",
+    })]
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5}
+    assert cli.main(["train", "gasca9", "--out", str(tmp_path)]) == 2
+    assert "gasca2" in _one_line_error(capsys)
+    assert cli.main(["train", "jpem", "--out", str(tmp_path), "--set", "novalue"]) == 2
+    assert "key=value" in _one_line_error(capsys)
+
+
+def test_evaluate_maps_classes_by_name_and_writes_confusion(tiny_model, monkeypatch, tmp_path,
+                                                            capsys):
+    import fer_zoo.data
+    from fer_zoo.data.faceset import FaceSet
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (40, 16, 16, 1)).astype(np.float32)
+    # The data set lists the classes in reverse order: labels must be mapped by name.
+    reversed_names = tuple(reversed(_testing.EXPRESSIONS))
+    labels = rng.integers(0, 7, 40)
+    identities = np.repeat(np.arange(10), 4)
+    faceset = FaceSet(images, {"expression": labels, "identity": identities}, reversed_names, "toy")
+    seen = {}
+
+    def load_faceset(spec, **kwargs):
+        seen.update(spec=spec, **kwargs)
+        return faceset
+
+    monkeypatch.setattr(fer_zoo.data, "load_faceset", load_faceset, raising=False)
+    argv = ["evaluate", MODEL, "--data", "toy:spec", "--split", "test", "--out", str(tmp_path),
+            "--json", "--set", 'poses=["S"]', "--set", "test_fraction=0.3"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (seen["spec"], seen["image_size"], seen["channels"]) == ("toy:spec", 16, 1)
+    assert seen["poses"] == ["S"] and "test_fraction" not in seen  # adapter vs split options
+
+    from fer_zoo.data import split_indices
+
+    test = split_indices(faceset, "test", test_fraction=0.3)
+    assert 0 < len(test) < 40 and report["samples"] == len(test)
+    predicted = tiny_model.predict(images[test], verbose=0).argmax(-1)
+    truth = np.array([_testing.EXPRESSIONS.index(reversed_names[i]) for i in labels[test]])
+    assert report["accuracy"] == pytest.approx(float(np.mean(predicted == truth)))
+    assert np.asarray(report["confusion"]).sum() == len(test)
+    assert np.trace(np.asarray(report["confusion"])) == int(np.sum(predicted == truth))
+    assert cv2.imread(str(tmp_path / "confusion.png")) is not None
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == report["accuracy"]
+
+
+def test_demo_summary_and_failures(monkeypatch, tmp_path, capsys):
+    import fer_zoo.recipes
+
+    def fake_demo(name):
+        def demo(out_dir):
+            if name == "fesr":
+                raise RuntimeError("boom")
+            return {"figures": [f"{out_dir}/fig.png"], "metrics": {"accuracy": 0.91234567}}
+
+        return demo
+
+    monkeypatch.setattr(fer_zoo.recipes, "get_demo", fake_demo)
+    assert cli.main(["demo", "--recipes", "gasca,jpem", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "metrics.accuracy=0.9123" in out and f"{tmp_path}/gasca/fig.png" in out
+    assert cli.main(["demo", "--recipes", "gasca,fesr", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED: RuntimeError: boom" in captured.out
+    assert captured.err.strip().splitlines()[-1] == "fer-zoo: error: demo failed for: fesr"
+    assert cli.main(["demo", "--recipes", "nope"]) == 2
+
+
+def test_data_preview_forwards(monkeypatch, tmp_path, capsys):
+    calls = []
+    fake = types.ModuleType("fer_zoo.data.preview")
+    fake.preview = lambda spec, out_path, **kw: calls.append((spec, out_path, kw)) or out_path
+    monkeypatch.setitem(sys.modules, "fer_zoo.data.preview", fake)
+    out = str(tmp_path / "p.png")
+    assert cli.main(["data", "preview", "synthetic", "--out", out, "--set", "rows=3"]) == 0
+    assert calls == [("synthetic", out, {"rows": 3})]
+    assert capsys.readouterr().out.strip() == out
