@@ -35,6 +35,7 @@ DEFAULT_MODEL_CONFIG = {
     "first_layer_strides": 1,
     "g_init_scale": 0.5,
     "d_init_scale": 1.0,
+    "init_mode": "fan_avg",
     "num_classes": 7,
     "dropout": 0.0,
 }
@@ -99,12 +100,13 @@ def code_shapes(config):
 
 def _g_init(config):
     # Algorithm 2, line 2: V(W_g) = 1 / (N_in + N_out), i.e. fan_avg scaling with scale 0.5.
-    return keras.initializers.VarianceScaling(config["g_init_scale"], "fan_avg", "untruncated_normal")
+    # (That shrinks the signal through four ReLU layers; init_mode="fan_in", scale 2 = He init.)
+    return keras.initializers.VarianceScaling(config["g_init_scale"], config["init_mode"], "untruncated_normal")
 
 
 def _d_init(config):
     # Algorithm 2, line 1: V(W_d) = 2 / (N_in + N_out) (Glorot normal).
-    return keras.initializers.VarianceScaling(config["d_init_scale"], "fan_avg", "untruncated_normal")
+    return keras.initializers.VarianceScaling(config["d_init_scale"], config["init_mode"], "untruncated_normal")
 
 
 def build_encoder_layer(k, config):
@@ -168,7 +170,8 @@ def build_decoder_layer(k, config):
     """Decoder of shallow autoencoder `k`: code k -> code k-1 (the image for k = 1).
 
     The image decoder ends in `tanh` (images are in [-1, 1]) computed in float32; the code
-    decoders end in ReLU like the codes they reconstruct.
+    decoders end linearly (a ReLU output layer can die under the adversarial gradient and then
+    never reconstructs the non-negative codes again, measured on KDEF).
     """
     config = model_config(**config)
     shapes = code_shapes(config)
@@ -177,7 +180,7 @@ def build_decoder_layer(k, config):
         inputs,
         shapes[k - 1],
         filters=config["filters"][k - 1],
-        activation="tanh" if k == 1 else "relu",
+        activation="tanh" if k == 1 else None,
         initializer=_g_init(config),
         prefix=f"decoder_{k}",
         dtype="float32" if k == 1 else None,

@@ -1,0 +1,116 @@
+"""GASCA figures with Pillow only: the Fig. 3-style reconstruction strip, error-per-yaw bar plots
+and confusion matrices."""
+
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+FIG3_YAWS = (60, 45, 30, 15, 0)
+
+
+def _to_uint8(image):
+    image = np.asarray(image, np.float32)
+    if image.shape[-1] == 1:
+        image = image[..., 0]
+    return np.clip((image + 1.0) * 127.5, 0, 255).astype(np.uint8)
+
+
+def image_grid(rows, scale=3, pad=2, labels=None):
+    """Tile a list of rows of `[-1, 1]` images into one PIL image (optional row labels)."""
+    height, width = np.asarray(rows[0][0]).shape[:2]
+    label_w = 70 if labels else 0
+    cols = max(len(r) for r in rows)
+    canvas = Image.new("RGB", (label_w + cols * (width * scale + pad) + pad, len(rows) * (height * scale + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, row in enumerate(rows):
+        y = pad + r * (height * scale + pad)
+        if labels:
+            draw.text((4, y + height * scale // 2 - 5), labels[r], fill="black")
+        for c, image in enumerate(row):
+            tile = Image.fromarray(_to_uint8(image)).convert("RGB").resize((width * scale, height * scale), Image.NEAREST)
+            canvas.paste(tile, (label_w + pad + c * (width * scale + pad), y))
+    return canvas
+
+
+def figure3(generator, path, cfg, identity=1000, expression="happy", harsh=True, seed=7):
+    """Fig. 3 of the paper on SynthFER: inputs at +60, +45, +30, +15, 0 degrees (top; harsh
+    light for GASCA2), their reconstructions (middle) and the exact frontal, evenly lit
+    target (bottom). `identity` defaults to one never used in training."""
+    from fer_zoo.data.synthfer import EVEN_LIGHT
+    from fer_zoo.recipes.gasca.train import _resize, synthfer_renderer
+
+    size = cfg["model"]["image_size"]
+    renderer = synthfer_renderer(cfg)
+    rng = np.random.default_rng(seed)
+    n = len(FIG3_YAWS)
+    lights = [renderer.sample_light(rng, harsh=True) if harsh else EVEN_LIGHT for _ in range(n)]
+    inputs = renderer.render_batch(identity=[identity] * n, expression=[expression] * n, intensity=[1.0] * n,
+                                   yaw=list(map(float, FIG3_YAWS)), pitch=[0.0] * n, light=lights)
+    target = renderer.render(identity=identity, expression=expression, intensity=1.0, yaw=0.0, pitch=0.0, light=EVEN_LIGHT)
+    inputs, target = _resize(inputs, size), _resize(target[None], size)[0]
+    outputs = np.asarray(generator(inputs.astype(np.float32), training=False))
+    canvas = image_grid([list(inputs), list(outputs), [target] * n], labels=["input", "GASCA", "target"])
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path
+
+
+def bar_plot(series, path, title, y_max=None, width=520, height=300):
+    """Grouped bars: `series` = {name: {x_label: value}} (same x labels). Values written on top."""
+    names = list(series)
+    xs = list(next(iter(series.values())).keys())
+    values = np.asarray([[series[n].get(x, np.nan) for x in xs] for n in names], float)
+    y_max = y_max or float(np.nanmax(values)) * 1.15 or 1.0
+    colours = [(52, 101, 164), (204, 0, 0), (115, 210, 22), (237, 212, 0)]
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    left, bottom, top = 40, height - 40, 30
+    draw.text((left, 8), title, fill="black")
+    draw.line((left, top, left, bottom), fill="black")
+    draw.line((left, bottom, width - 10, bottom), fill="black")
+    group_w = (width - left - 20) / len(xs)
+    bar_w = group_w * 0.8 / len(names)
+    for i, x in enumerate(xs):
+        gx = left + 10 + i * group_w
+        draw.text((gx + group_w * 0.3, bottom + 5), str(x), fill="black")
+        for j in range(len(names)):
+            v = values[j, i]
+            if np.isnan(v):
+                continue
+            h = (bottom - top) * min(v / y_max, 1.0)
+            x0 = gx + j * bar_w
+            draw.rectangle((x0, bottom - h, x0 + bar_w - 2, bottom), fill=colours[j % len(colours)])
+            draw.text((x0, bottom - h - 11), f"{v:.2f}", fill="black")
+    for j, n in enumerate(names):
+        draw.rectangle((width - 170, 8 + j * 12, width - 162, 16 + j * 12), fill=colours[j % len(colours)])
+        draw.text((width - 158, 6 + j * 12), n, fill="black")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def confusion_plot(confusion, class_names, path, title="confusion (row-normalised %)", cell=56):
+    """Row-normalised confusion matrix as a shaded grid with percentages (rows = truth)."""
+    confusion = np.asarray(confusion, float)
+    rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1) * 100
+    n = len(class_names)
+    left, top = 70, 40
+    image = Image.new("RGB", (left + n * cell + 10, top + n * cell + 30), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((4, 6), title, fill="black")
+    for i in range(n):
+        draw.text((4, top + i * cell + cell // 2 - 5), class_names[i][:8], fill="black")
+        draw.text((left + i * cell + 4, top + n * cell + 8), class_names[i][:7], fill="black")
+        for j in range(n):
+            shade = int(255 - rates[i, j] * 2.0)
+            draw.rectangle((left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1),
+                           fill=(shade, shade, 255))
+            draw.text((left + j * cell + 10, top + i * cell + cell // 2 - 5), f"{rates[i, j]:.0f}",
+                      fill="white" if rates[i, j] > 60 else "black")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path

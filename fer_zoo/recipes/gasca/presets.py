@@ -1,0 +1,125 @@
+"""GASCA presets for `fer_zoo.load`: CNN2a (`gasca2`, the default), CNN1 (`gasca1`) and the
+stacked generator as a pose/illumination normaliser (`gasca2-normalizer`).
+
+Weights were trained with `fer_zoo.recipes.gasca.train` (config "kdef") on KDEF poses -45/0/+45:
+`gasca2` and `gasca2-normalizer` on all 60 identities, `gasca1` on the 48 training identities of
+the held-out split. Accuracies are measured on 12 held-out identities; see each model card in
+fer_zoo/zoo/cards/ and docs/gasca.md for the exact commands, data and caveats.
+"""
+
+from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.recipes.gasca.models import build_classifier, build_normalizer
+
+ARCHITECTURES = {
+    "gasca_classifier": build_classifier,
+    "gasca_normalizer": build_normalizer,
+}
+
+PAPER = (
+    "Ruiz-Garcia, Elshaw, Palade, Awad: Generative Adversarial Stacked Autoencoders for Facial "
+    "Pose Normalization and Emotion Recognition, IJCNN 2020"
+)
+KDEF_LICENCE = (
+    "Weights derived from KDEF (Karolinska Directed Emotional Faces): non-commercial research "
+    "use only, under the KDEF terms of use; not for commercial use or redistribution as a product."
+)
+
+# The shipped (CPU-sized) configuration: 48 px grey faces, 4 layers (3 ConvMLP + 1 HalfConv).
+KDEF_CONFIG = {
+    "image_size": [48, 48],
+    "channels": 1,
+    "filters": [16, 32, 32, 32],
+    "kernel_sizes": [5, 3, 3, 3],
+    "shifting_units": 144,
+    "num_classes": 7,
+    "dropout": 0.3,
+}
+
+
+def _metadata(task, description, card, **extra):
+    return {
+        "task": task,
+        "description": description,
+        "input_size": KDEF_CONFIG["image_size"],
+        "channels": KDEF_CONFIG["channels"],
+        "class_names": list(EXPRESSIONS),
+        "input_range": [-1, 1],
+        "preprocessing": {"align": True, "margin": 0.25, "crop": "kdef-studio", "grey": True},
+        "paper": PAPER,
+        "licence": KDEF_LICENCE,
+        "card": card,
+        **extra,
+    }
+
+
+HELDOUT_PROTOCOL = (
+    "KDEF poses HL/S/HR, subject-independent: trained on 48 identities, tested on 12 unseen "
+    "identities (ids 2, 4, 8, 10, 16, 20, 27, 34, 42, 51, 52, 57; 502 images), one seed"
+)
+
+PRESETS = {
+    "gasca2": {
+        "architecture": "gasca_classifier",
+        "config": {"name": "cnn2a", **KDEF_CONFIG},
+        "weights": "gasca2_cnn2a_kdef48.weights.h5",
+        "sha256": "69d3766f33afdf77261c834efa0f3ebeeb82827e5f2bfb6d6e0c0be35c27c483",
+        "metadata": _metadata(
+            "classification",
+            "CNN2a: encoder pre-trained as a pose + illumination normalising GASCA2 stacked "
+            "adversarial autoencoder, fine-tuned for 7-class expression recognition (KDEF).",
+            "gasca2.md",
+            training_data="KDEF, all 60 identities, 2 sessions, 7 expressions, poses -45/0/+45 "
+            "(2516 images), 48x48 grey, plus one relit copy per image for GASCA2",
+            protocol="Shipped weights: all 60 identities. Accuracy: same recipe, " + HELDOUT_PROTOCOL,
+            accuracy={
+                "held_out_identities": 0.566,
+                "per_pose": {"-45": 0.548, "0": 0.619, "45": 0.530},
+                "per_expression": {"angry": 0.667, "disgust": 0.493, "fear": 0.542, "happy": 0.792,
+                                   "neutral": 0.549, "sad": 0.347, "surprise": 0.569},
+                "held_out_identities_relit": 0.476,
+                "same_network_from_scratch": 0.608,
+                "paper_kdef": 0.9807,
+            },
+        ),
+    },
+    "gasca1": {
+        "architecture": "gasca_classifier",
+        "config": {"name": "cnn1", **KDEF_CONFIG},
+        "weights": "gasca1_cnn1_kdef48_48ids.weights.h5",
+        "sha256": "cb1c6034f9ddcd7b77241a05634a9c341d56d26152130502d20e7738f2237f7c",
+        "metadata": _metadata(
+            "classification",
+            "CNN1: encoder pre-trained as a pose-normalising GASCA1 stacked adversarial "
+            "autoencoder, fine-tuned for 7-class expression recognition (KDEF).",
+            "gasca1.md",
+            training_data="KDEF, 48 of the 60 identities (the held-out split), 2 sessions, "
+            "7 expressions, poses -45/0/+45, 48x48 grey",
+            protocol=HELDOUT_PROTOCOL,
+            accuracy={
+                "held_out_identities": 0.645,
+                "per_pose": {"-45": 0.627, "0": 0.667, "45": 0.643},
+                "per_expression": {"angry": 0.722, "disgust": 0.732, "fear": 0.500, "happy": 0.847,
+                                   "neutral": 0.634, "sad": 0.389, "surprise": 0.694},
+                "same_network_from_scratch": 0.608,
+                "paper_kdef": 0.9681,
+            },
+        ),
+    },
+    "gasca2-normalizer": {
+        "architecture": "gasca_normalizer",
+        "config": {"name": "gasca2_normalizer", **KDEF_CONFIG},
+        "weights": "gasca2_normalizer_kdef48.weights.h5",
+        "sha256": "f8c068bff3885a0f7f619065eb267e20ff9c68daac20d73c95911714f8652a41",
+        "metadata": _metadata(
+            "normalization",
+            "GASCA2 stacked generator G (encoder_1..4, decoder_4..1): a face at -45/0/+45 degrees "
+            "or relit in, the frontal evenly lit face out; encoder_4's output is the "
+            "pose-invariant code. Low fidelity at this budget (see the card).",
+            "gasca2-normalizer.md",
+            training_data="KDEF, all 60 identities, poses -45/0/+45 paired with the frontal "
+            "image of the same person, session and expression, plus relit inputs",
+            protocol="Reconstruction L1 to the frontal target, same recipe on 12 held-out identities",
+            accuracy={"held_out_l1_to_frontal_by_yaw": {"-45": 0.302, "0": 0.300, "45": 0.302}},
+        ),
+    },
+}

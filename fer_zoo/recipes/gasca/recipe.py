@@ -1,0 +1,264 @@
+"""GASCA training steps: Algorithm 2 (joint G^k / D^k), the Algorithm 3 fine-tunes of the stacks,
+and the classifier fine-tune.
+
+Reference:
+    Ruiz-Garcia et al., "Generative Adversarial Stacked Autoencoders for Facial Pose
+    Normalization and Emotion Recognition", IJCNN 2020, Algorithms 1-3, section VII.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from fer_zoo.layers.losses import binary_crossentropy_from_logits
+from fer_zoo.training import AdversarialRecipe, optimizer_step
+
+
+def bce_with_logits(logits, label):
+    """Mean binary cross-entropy of `logits` against the constant `label` (0 or 1), float32."""
+    return binary_crossentropy_from_logits(logits, label)
+
+
+def absolute_probability_error(logits, label):
+    """Algorithm 2's literal "absolute value cost" on D's probability: mean |label - sigmoid(z)|."""
+    return ops.mean(ops.abs(label - ops.sigmoid(ops.cast(logits, "float32"))))
+
+
+ADVERSARIAL_LOSSES = {"bce": bce_with_logits, "l1": absolute_probability_error}
+
+
+@keras.saving.register_keras_serializable(package="fer_zoo")
+class AdversarialAutoencoder(AdversarialRecipe):
+    """One GASCA adversarial-autoencoder stage: Algorithm 2, or an Algorithm 3 fine-tune.
+
+    Each step, with `(x_phi, x_mu)` = (input, desired target reconstruction):
+
+    * G step (Adam in the paper): `y = G(x_phi)`, loss
+      `|x_mu - y|_1 + adversarial_weight * L_minimax(D(y))` (Algorithm 2, lines 6-8 and 15-20;
+      `L_minimax = loss(1, D(y))`, the non-saturating form of eq. 3); only G's weights move.
+    * D step (SGD-Nesterov in the paper): `loss(1, D(x_mu)) + loss(0, D(y))` (eq. 2, lines
+      9-14, 21); `y` is a constant here, so only D's weights move.
+
+    `train_generator=False` gives the Algorithm 1 line 12 stage (fine-tune the stacked D on
+    `(G(x_phi), x_mu)` with G frozen); `train_discriminator=False` fine-tunes the stacked G on
+    raw pixels against a fixed D (line 10).
+
+    Args:
+        generator: functional `keras.Model`, G^k (code k-1 -> code k-1) or the stacked G.
+        discriminator: functional `keras.Model`, D^k or the stacked D, returning logits.
+        adversarial_weight: float, weight of the minimax term in G's loss (1.0 in the paper).
+        adversarial_loss: `"bce"` (eq. 2-3, log loss) or `"l1"` (Algorithm 2's literal
+            absolute-value cost on D's probability).
+        train_generator: bool, update G.
+        train_discriminator: bool, update D.
+        seed: int, seed of the recipe's random generator.
+        **kwargs: forwarded to `AdversarialRecipe` / `keras.Model`.
+
+    Example:
+    ```python
+    nets = GASCANetworks(image_size=32)
+    stage = AdversarialAutoencoder(nets.shallow_autoencoder(1), nets.shallow_discriminator(1))
+    stage.compile(
+        g_optimizer=keras.optimizers.Adam(1e-3),
+        d_optimizer=keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True),
+    )
+    stage.fit(tf.data.Dataset.from_tensor_slices((x_phi, x_mu)).batch(16), epochs=1)
+    ```
+
+    Reference:
+        Ruiz-Garcia et al., "Generative Adversarial Stacked Autoencoders for Facial Pose
+        Normalization and Emotion Recognition", IJCNN 2020, Algorithms 2 and 3.
+    """
+
+    optimizer_names = ("g", "d")
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        adversarial_weight=1.0,
+        adversarial_loss="bce",
+        train_generator=True,
+        train_discriminator=True,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(seed=seed, **kwargs)
+        if adversarial_loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(
+                f"adversarial_loss={adversarial_loss!r}; expected one of {sorted(ADVERSARIAL_LOSSES)}."
+            )
+        if not (train_generator or train_discriminator):
+            raise ValueError("AdversarialAutoencoder: nothing to train (both train_* are False).")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.adversarial_weight = float(adversarial_weight)
+        self.adversarial_loss = adversarial_loss
+        self.train_generator = train_generator
+        self.train_discriminator = train_discriminator
+        self._adv = ADVERSARIAL_LOSSES[adversarial_loss]
+        for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake"):
+            self.add_tracker(name)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def optimizer_variables_for(self, name):
+        if name == "g":
+            return self.generator.trainable_variables
+        if name == "d":
+            return self.discriminator.trainable_variables
+        raise ValueError(f"Unknown optimizer {name!r}.")
+
+    def _reconstruction_losses(self, x_phi, x_mu, training):
+        reconstruction = self.generator(x_phi, training=training)
+        reconstruction_loss = ops.mean(
+            ops.abs(ops.cast(x_mu, "float32") - ops.cast(reconstruction, "float32"))
+        )
+        fake_logits = self.discriminator(reconstruction, training=training)
+        minimax_loss = self._adv(fake_logits, 1.0)
+        return reconstruction, reconstruction_loss, minimax_loss, fake_logits
+
+    def train_step(self, data):
+        x_phi, x_mu = data[0], data[1]
+        if self.train_generator:
+            with tf.GradientTape() as tape:
+                reconstruction, reconstruction_loss, minimax_loss, _ = self._reconstruction_losses(x_phi, x_mu, True)
+                g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
+            optimizer_step(tape, g_loss, self.generator.trainable_variables, self.g_optimizer)
+        else:
+            reconstruction, reconstruction_loss, minimax_loss, _ = self._reconstruction_losses(x_phi, x_mu, False)
+            g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
+        reconstruction = ops.stop_gradient(reconstruction)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(x_mu, training=self.train_discriminator)
+            fake_logits = self.discriminator(reconstruction, training=self.train_discriminator)
+            d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
+        if self.train_discriminator:
+            optimizer_step(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
+        return self.update_trackers(self._metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits))
+
+    def test_step(self, data):
+        x_phi, x_mu = data[0], data[1]
+        reconstruction, reconstruction_loss, minimax_loss, fake_logits = self._reconstruction_losses(x_phi, x_mu, False)
+        real_logits = self.discriminator(x_mu, training=False)
+        d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
+        g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
+        return self.update_trackers(self._metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits))
+
+    @staticmethod
+    def _metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits):
+        return {
+            "g_loss": g_loss,
+            "reconstruction_loss": reconstruction_loss,
+            "minimax_loss": minimax_loss,
+            "d_loss": d_loss,
+            # Mean probability D gives to targets / reconstructions: collapse shows here first.
+            "d_real": ops.mean(ops.sigmoid(ops.cast(real_logits, "float32"))),
+            "d_fake": ops.mean(ops.sigmoid(ops.cast(fake_logits, "float32"))),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "adversarial_weight": self.adversarial_weight,
+                "adversarial_loss": self.adversarial_loss,
+                "train_generator": self.train_generator,
+                "train_discriminator": self.train_discriminator,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="fer_zoo")
+class ClassifierFineTune(AdversarialRecipe):
+    """Fine-tunes a CNN1 / CNN2a / CNN2b classifier (encoder initialised from GASCA) with
+    sparse categorical cross-entropy (Adam, lr 0.01 in the paper, section VII).
+
+    Args:
+        classifier: functional `keras.Model` image -> softmax over expressions.
+        label_smoothing: float, label smoothing of the cross-entropy (0 in the paper).
+        seed: int, seed of the recipe's random generator.
+        **kwargs: forwarded to `AdversarialRecipe` / `keras.Model`.
+
+    Example:
+    ```python
+    cnn = GASCANetworks(image_size=32).classifier("cnn2a")
+    stage = ClassifierFineTune(cnn)
+    stage.compile(c_optimizer=keras.optimizers.Adam(0.01))
+    stage.fit(tf.data.Dataset.from_tensor_slices((images, expressions)).batch(16), epochs=10)
+    ```
+
+    Reference:
+        Ruiz-Garcia et al., "Generative Adversarial Stacked Autoencoders for Facial Pose
+        Normalization and Emotion Recognition", IJCNN 2020, section VII.
+    """
+
+    optimizer_names = ("c",)
+
+    def __init__(self, classifier, label_smoothing=0.0, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.classifier = classifier
+        self.label_smoothing = float(label_smoothing)
+        self.add_tracker("loss")
+        self.add_tracker("accuracy")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, training=training)
+
+    def optimizer_variables_for(self, name):
+        if name != "c":
+            raise ValueError(f"Unknown optimizer {name!r}.")
+        return self.classifier.trainable_variables
+
+    def _loss_and_accuracy(self, images, labels, training):
+        probabilities = ops.cast(self.classifier(images, training=training), "float32")
+        labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+        num_classes = probabilities.shape[-1]
+        one_hot = ops.one_hot(labels, num_classes)
+        if self.label_smoothing:
+            one_hot = one_hot * (1.0 - self.label_smoothing) + self.label_smoothing / num_classes
+        loss = ops.mean(keras.losses.categorical_crossentropy(one_hot, probabilities))
+        accuracy = ops.mean(ops.cast(ops.argmax(probabilities, axis=-1) == labels, "float32"))
+        return loss, accuracy
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        with tf.GradientTape() as tape:
+            loss, accuracy = self._loss_and_accuracy(images, labels, True)
+        optimizer_step(tape, loss, self.classifier.trainable_variables, self.c_optimizer)
+        return self.update_trackers({"loss": loss, "accuracy": accuracy})
+
+    def test_step(self, data):
+        loss, accuracy = self._loss_and_accuracy(data[0], data[1], False)
+        return self.update_trackers({"loss": loss, "accuracy": accuracy})
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "classifier": keras.saving.serialize_keras_object(self.classifier),
+                "label_smoothing": self.label_smoothing,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        return cls(**config)

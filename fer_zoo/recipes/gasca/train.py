@@ -1,0 +1,486 @@
+"""GASCA training: Algorithm 1 (GANGGLW) + classifier fine-tune, resumable stage by stage.
+
+```
+for k = 1..K:
+    layer{k}_gan        G^k / D^k jointly (Algorithm 2) on codes of the layers below (raw pixels
+                        for k = 1); targets = eq. 8 with desired pose alpha_k
+    layer{k}_finetune_g (k >= 2) fine-tune the stacked G (encoder_1..k, decoder_k..1) on raw
+                        pixels against the stacked D (Algorithm 3, adversarially)
+    layer{k}_finetune_d (k >= 2) fine-tune the stacked D on (G(x_phi), x_mu), G frozen
+classifier              encoder copied into CNN1 (gasca1) / CNN2a (gasca2), softmax head, fine-tuned
+```
+
+`variant="gasca1"` normalises pose only; `variant="gasca2"` also maps badly lit inputs (SynthFER
+harsh lights, or relit copies of real faces) to the evenly lit target.
+
+Reference:
+    Ruiz-Garcia et al., "Generative Adversarial Stacked Autoencoders for Facial Pose
+    Normalization and Emotion Recognition", IJCNN 2020, Algorithms 1-3, sections V and VII.
+"""
+
+import copy
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.recipes.gasca import pairs
+from fer_zoo.recipes.gasca.models import PAPER_MODEL_CONFIG, GASCANetworks, model_config
+from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder, ClassifierFineTune
+from fer_zoo.training import StageRunner, get_strategy, set_precision
+
+CLASSIFIER_NAMES = {"gasca1": "cnn1", "gasca2": "cnn2a"}
+
+CONFIGS = {
+    # Minutes on a CPU: 32 px grey, small filters. Learning rates are sane Adam / SGD values,
+    # not the paper's (0.1-0.75 would make Adam diverge immediately).
+    "small": {
+        # He initialisation: the paper's V(W) = 1/(N_in+N_out) leaves a from-scratch classifier
+        # of these four ReLU layers stuck at chance (measured); see docs/gasca.md.
+        "model": {"image_size": (32, 32), "channels": 1, "filters": (8, 16, 16, 16), "shifting_units": 64,
+                  "init_mode": "fan_in", "g_init_scale": 2.0, "d_init_scale": 2.0},
+        "synthetic": {"identities": 16, "expressions": tuple(range(7)), "yaws": (-60, -45, -30, -15, 0, 15, 30, 45, 60)},
+        "poses": None,
+        "pose_step": 15.0,
+        "light_copies": 1,
+        "relight_strength": 0.8,
+        "val_fraction": 0.25,
+        "fold": None,
+        "n_folds": None,
+        "batch_size": 32,
+        "gan_epochs": 3,
+        "finetune_epochs": 2,
+        "classifier_epochs": 10,
+        "g_learning_rates": (2e-3, 2e-3, 2e-3, 2e-3),
+        "d_learning_rates": (1e-3, 1e-3, 1e-3, 1e-3),
+        "finetune_learning_rate": 5e-4,
+        "classifier_learning_rate": 1e-3,
+        "adversarial_weight": 0.05,
+        "adversarial_loss": "bce",
+        "clipnorm": 1.0,
+        "label_smoothing": 0.0,
+        "pretrain": True,
+        "seed": 0,
+        "verbose": 2,
+    },
+    # The paper's hyper-parameters (section V/VII). Image size / filters are not given in the
+    # paper (see PAPER_MODEL_CONFIG). The per-layer G rates {0.1, 0.3, 0.5, 0.7, 0.75} are as
+    # printed (first four used, we have four layers); with Adam they diverge in practice.
+    "paper": {
+        "model": dict(PAPER_MODEL_CONFIG),
+        "synthetic": {"identities": 100, "expressions": tuple(range(7)), "yaws": (-60, -45, -30, -15, 0, 15, 30, 45, 60)},
+        "poses": None,
+        "pose_step": 15.0,
+        "light_copies": 4,
+        "relight_strength": 0.8,
+        "val_fraction": 0.3,
+        "fold": None,
+        "n_folds": None,
+        "batch_size": 32,
+        "gan_epochs": 100,
+        "finetune_epochs": 20,
+        "classifier_epochs": 10,
+        "g_learning_rates": (0.1, 0.3, 0.5, 0.7),
+        "d_learning_rates": (0.01, 0.03, 0.5, 0.07),
+        "finetune_learning_rate": 1e-3,
+        "classifier_learning_rate": 1e-2,
+        "adversarial_weight": 1.0,
+        "adversarial_loss": "bce",
+        "clipnorm": None,
+        "label_smoothing": 0.0,
+        "pretrain": True,
+        "seed": 0,
+        "verbose": 2,
+    },
+}
+# KDEF at 48 px grey, frontal + half profiles (the paper's KDEF protocol), pose step 45.
+CONFIGS["kdef"] = {
+    **CONFIGS["small"],
+    "model": {"image_size": (48, 48), "channels": 1, "filters": (16, 32, 32, 32), "shifting_units": 144, "dropout": 0.3,
+              "init_mode": "fan_in", "g_init_scale": 2.0, "d_init_scale": 2.0},
+    "poses": (-45, 0, 45),
+    "pose_step": 45.0,
+    "gan_epochs": 4,
+    "finetune_epochs": 2,
+    "classifier_epochs": 15,
+    "val_fraction": 0.2,
+}
+
+KDEF_NPZ = "/tmp/fer_data/kdef_faces_{size}_grey.npz"
+
+
+def resolve_config(config="small", **overrides):
+    """A deep copy of `CONFIGS[config]` (or of a dict) updated with `overrides`; unknown keys
+    are an error. `model` overrides are merged key by key."""
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"Unknown GASCA config {config!r}; expected one of {sorted(CONFIGS)}.")
+        config = CONFIGS[config]
+    cfg = copy.deepcopy(dict(config))
+    for key, value in overrides.items():
+        if key not in cfg:
+            raise ValueError(f"Unknown GASCA training option {key!r}; expected one of {sorted(cfg)}.")
+        if key in ("model", "synthetic") and isinstance(value, dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    cfg["model"] = model_config(**cfg["model"])
+    return cfg
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+def _resize(images, size):
+    images = np.asarray(images, np.float32)
+    if images.shape[1:3] == tuple(size):
+        return images
+    return tf.image.resize(images, size, method="area").numpy().astype(np.float32)
+
+
+def load_data(data, cfg):
+    """The base `FaceSet` (evenly lit; yaw, identity, expression labels) at the model's size.
+
+    `data`: `"synthetic"` (SynthFER), `"kdef"` (preprocessed KDEF cache), a `FaceSet`, or a
+    path to a `FaceSet` `.npz`.
+    """
+    model = cfg["model"]
+    if isinstance(data, FaceSet):
+        faceset = data
+    elif data == "synthetic":
+        renderer = synthfer_renderer(cfg)
+        syn = cfg["synthetic"]
+        faceset = renderer.faceset(
+            identities=range(syn["identities"]), expressions=syn["expressions"],
+            yaws=syn["yaws"], pitches=(0,), lights=("even",), intensities=(1.0,),
+        )
+    elif data == "kdef":
+        path = pathlib.Path(KDEF_NPZ.format(size=64))
+        if not path.exists():
+            raise FileNotFoundError(
+                f"GASCA data='kdef' needs the preprocessed KDEF cache {path} (written by the KDEF "
+                "adapter); pass a FaceSet or an .npz path instead."
+            )
+        faceset = FaceSet.load(path)
+    else:
+        path = pathlib.Path(data)
+        if not path.exists():
+            raise FileNotFoundError(f"GASCA data={data!r}: no such FaceSet file.")
+        faceset = FaceSet.load(path)
+    if "yaw" not in faceset.labels or "identity" not in faceset.labels:
+        raise ValueError(f"GASCA needs 'yaw' and 'identity' labels; FaceSet {faceset.name!r} has {sorted(faceset.labels)}.")
+    if faceset.image_shape[-1] != model["channels"]:
+        images = faceset.images
+        images = images.mean(-1, keepdims=True) if model["channels"] == 1 else np.repeat(images, 3, -1)
+        faceset = FaceSet(images, faceset.labels, faceset.class_names, faceset.name, faceset.paths)
+    if cfg["poses"] is not None:
+        faceset = faceset.subset(np.isin(np.round(faceset.labels["yaw"]), np.asarray(cfg["poses"], float)))
+    images = _resize(faceset.images, model["image_size"])
+    return FaceSet(images, dict(faceset.labels), faceset.class_names, faceset.name, faceset.paths)
+
+
+def lit_inputs(faceset, variant, cfg, data, rng):
+    """Inputs of the autoencoder and the base row each one came from.
+
+    gasca1: the evenly lit images themselves. gasca2: those plus `light_copies` badly lit
+    copies per image (SynthFER re-renders with harsh lights; other data is relit).
+    """
+    images, source = [faceset.images], [np.arange(len(faceset))]
+    if variant == "gasca2":
+        for _ in range(cfg["light_copies"]):
+            if data == "synthetic":
+                images.append(_render_harsh(faceset, cfg, rng))
+            else:
+                images.append(pairs.relight(faceset.images, rng, cfg["relight_strength"]))
+            source.append(np.arange(len(faceset)))
+    return np.concatenate(images), np.concatenate(source)
+
+
+def synthfer_renderer(cfg):
+    """The SynthFER renderer of a config (it renders at >= 48 px; images are area-resized)."""
+    from fer_zoo.data.synthfer import SynthFER
+
+    model = cfg["model"]
+    return SynthFER(image_size=max(48, model["image_size"][0]), channels=model["channels"], seed=cfg["seed"])
+
+
+def _render_harsh(faceset, cfg, rng):
+    renderer = synthfer_renderer(cfg)
+    labels = faceset.labels
+    n = len(faceset)
+    return _resize(renderer.render_batch(
+        identity=labels["identity"].astype(int).tolist(),
+        expression=labels["expression"].astype(int).tolist(),
+        intensity=labels.get("intensity", np.ones(n)).astype(float).tolist(),
+        yaw=labels["yaw"].astype(float).tolist(),
+        pitch=np.nan_to_num(labels.get("pitch", np.zeros(n)).astype(float)).tolist(),
+        light=[renderer.sample_light(rng, harsh=True) for _ in range(n)],
+    ), cfg["model"]["image_size"])
+
+
+def targets_for(faceset, variant, data, cfg, rng):
+    """The image each base row stands for as a *target*: itself (gasca1, SynthFER even light)
+    or, for real gasca2 data, its copy closest to the mean luminance (section V)."""
+    if variant == "gasca2" and data != "synthetic":
+        return pairs.luminance_targets(faceset.images, rng, strength=cfg["relight_strength"])
+    return faceset.images
+
+
+def stage_pairs(faceset, source, alpha):
+    """`(input_rows, target_rows)`: inputs (rows of the lit input array) whose base image has
+    a partner at the eq. 8 target pose `sign(yaw) * min(|yaw|, alpha)`."""
+    yaw = faceset.labels["yaw"].astype(float)
+    base_src, base_tgt = pairs.pose_pair_indices(faceset.labels, pairs.stage_target_pose(yaw, alpha))
+    target_of = np.full(len(faceset), -1)
+    target_of[base_src] = base_tgt
+    tgt = target_of[source]
+    keep = np.flatnonzero(tgt >= 0)
+    return keep, tgt[keep]
+
+
+def _dataset(x, y, batch_size, seed, shuffle=True):
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _predict(model, x, batch_size=256):
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), np.float32) for i in range(0, len(x), batch_size)]) if len(x) else x
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def reconstruction_error_by_yaw(generator, inputs, targets, yaws):
+    """Mean absolute error (in [-1, 1] units) between G(input) and the frontal target, per yaw."""
+    outputs = _predict(generator, inputs)
+    err = np.abs(outputs - targets).reshape(len(inputs), -1).mean(1)
+    return {int(round(y)): float(err[np.round(yaws) == np.round(y)].mean()) for y in np.unique(np.round(yaws))}
+
+
+def classification_report(classifier, images, labels, yaws, class_names=EXPRESSIONS):
+    """Accuracy overall / per yaw / per expression and the confusion matrix (rows = truth)."""
+    probabilities = _predict(classifier, images)
+    predicted = probabilities.argmax(-1)
+    labels = np.asarray(labels).astype(int)
+    n = len(class_names)
+    confusion = np.zeros((n, n), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    correct = predicted == labels
+    return {
+        "accuracy": float(correct.mean()) if len(correct) else float("nan"),
+        "n": int(len(correct)),
+        "per_yaw": {int(round(y)): float(correct[np.round(yaws) == np.round(y)].mean()) for y in np.unique(np.round(yaws))},
+        "per_expression": {class_names[c]: float(correct[labels == c].mean()) for c in range(n) if (labels == c).any()},
+        "confusion": confusion.tolist(),
+        "class_names": list(class_names),
+    }
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def _compile_gan(recipe, g_lr, d_lr, clipnorm=None):
+    clip = {"global_clipnorm": clipnorm} if clipnorm else {}
+    recipe.compile(
+        g_optimizer=keras.optimizers.Adam(g_lr, **clip),
+        # Algorithm 2: D uses SGD with Nesterov momentum.
+        d_optimizer=keras.optimizers.SGD(d_lr, momentum=0.9, nesterov=True, **clip),
+    )
+    return recipe
+
+
+def _check_finite(name, history, runner):
+    bad = [k for k, v in history.items() if v and not np.isfinite(v[-1])]
+    if bad:
+        raise FloatingPointError(
+            f"GASCA stage {name!r} diverged ({', '.join(bad)} not finite). Delete "
+            f"{runner.stage_dir(name)} and lower its learning rates or set clipnorm."
+        )
+    return history
+
+
+def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasca2", precision=None,
+          strategy="default", **overrides):
+    """Train a GASCA model (Algorithm 1) and its expression classifier.
+
+    Args:
+        data: `"synthetic"` (SynthFER), `"kdef"`, a `FaceSet` or a FaceSet `.npz` path. Needs
+            `yaw`, `identity` and (for the classifier) `expression` labels.
+        out_dir: run folder (stages are resumable; finished stages are skipped on restart).
+        config: `"small"`, `"paper"`, `"kdef"` or a config dict (see `CONFIGS`).
+        variant: `"gasca1"` (pose) or `"gasca2"` (pose + illumination).
+        precision: `None`, `"float32"`, `"mixed"`, ... (see `fer_zoo.training.set_precision`).
+        strategy: `"default"`, `"mirrored"`, `"mirrored-cpu:N"`, `"auto"`.
+        **overrides: any key of the config (e.g. `gan_epochs=1`, `model={"filters": ...}`,
+            `pretrain=False` for the same classifier from scratch, `fold=0, n_folds=5`).
+
+    Returns:
+        dict with `config`, `stages` (final training metrics per stage), `reconstruction`
+        (validation MAE per input yaw vs the frontal target), `classifier` (accuracy overall /
+        per yaw / per expression, confusion), and `artifacts` (weight files, summary path).
+    """
+    if variant not in CLASSIFIER_NAMES:
+        raise ValueError(f"Unknown GASCA variant {variant!r}; expected 'gasca1' or 'gasca2'.")
+    cfg = resolve_config(config, **overrides)
+    policy = set_precision(precision)
+    strategy = get_strategy(strategy)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    started = time.time()
+
+    base = load_data(data, cfg)
+    data_key = data if isinstance(data, str) and data in ("synthetic", "kdef") else "real"
+    train_mask, val_mask = pairs.identity_split(
+        base.labels["identity"], cfg["val_fraction"], cfg["seed"], cfg["fold"], cfg["n_folds"]
+    )
+    train_set, val_set = base.subset(train_mask), base.subset(val_mask)
+    train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng)
+    train_targets = targets_for(train_set, variant, data_key, cfg, rng)
+    val_inputs, val_source = lit_inputs(val_set, variant, cfg, data_key, rng)
+    val_targets = targets_for(val_set, variant, data_key, cfg, rng)
+
+    runner = StageRunner(out_dir, verbose=cfg["verbose"])
+    bs, seed = cfg["batch_size"], cfg["seed"]
+    with strategy.scope():
+        nets = GASCANetworks(**cfg["model"])
+    depth = nets.depth
+    max_pose = float(np.abs(base.labels["yaw"]).max())
+    alphas = pairs.stage_alphas(max_pose, cfg["pose_step"], depth)
+    stages = {}
+    summary = {"config": _jsonable(cfg), "variant": variant, "precision": policy, "data": str(data_key),
+               "alphas": list(alphas), "train_images": len(train_set), "val_images": len(val_set),
+               "train_identities": sorted(int(i) for i in np.unique(train_set.labels["identity"])),
+               "val_identities": sorted(int(i) for i in np.unique(val_set.labels["identity"]))}
+
+    if cfg["pretrain"]:
+        for k in range(1, depth + 1):
+            alpha = alphas[k - 1]
+            rows, tgt = stage_pairs(train_set, train_source, alpha)
+            x, y = train_inputs[rows], train_targets[tgt]
+            vrows, vtgt = stage_pairs(val_set, val_source, alpha)
+            vx, vy = val_inputs[vrows], val_targets[vtgt]
+            if k > 1:
+                # Algorithm 1, lines 5-6: encode X and X~ with the trained encoder stack.
+                below = nets.stacked_encoder(k - 1)
+                x, y, vx, vy = (_predict(below, a) for a in (x, y, vx, vy))
+            with strategy.scope():
+                stage = AdversarialAutoencoder(
+                    nets.shallow_autoencoder(k), nets.shallow_discriminator(k),
+                    adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
+                    seed=seed, name=f"gasca_layer{k}",
+                )
+                _compile_gan(stage, cfg["g_learning_rates"][k - 1], cfg["d_learning_rates"][k - 1], cfg["clipnorm"])
+            stages[f"layer{k}_gan"] = _check_finite(f"layer{k}_gan", runner.fit(
+                f"layer{k}_gan", stage, _dataset(x, y, bs, seed), cfg["gan_epochs"],
+                validation_data=_dataset(vx, vy, bs, seed, shuffle=False) if len(vx) else None,
+            ), runner)
+            if k == 1 or not cfg["finetune_epochs"]:
+                continue
+            # Algorithm 1, lines 10-12: fine-tune the stacks on raw pixels.
+            x, y = train_inputs[rows], train_targets[tgt]
+            vx, vy = val_inputs[vrows], val_targets[vtgt]
+            validation = _dataset(vx, vy, bs, seed, shuffle=False) if len(vx) else None
+            lr = cfg["finetune_learning_rate"]
+            with strategy.scope():
+                g_stage = _compile_gan(AdversarialAutoencoder(
+                    nets.stacked_generator(k), nets.stacked_discriminator(k),
+                    adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
+                    train_discriminator=False, seed=seed, name=f"gasca_finetune_g{k}"), lr, lr, cfg["clipnorm"])
+            stages[f"layer{k}_finetune_g"] = _check_finite(f"layer{k}_finetune_g", runner.fit(
+                f"layer{k}_finetune_g", g_stage, _dataset(x, y, bs, seed), cfg["finetune_epochs"], validation_data=validation), runner)
+            with strategy.scope():
+                d_stage = _compile_gan(AdversarialAutoencoder(
+                    nets.stacked_generator(k), nets.stacked_discriminator(k),
+                    adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
+                    train_generator=False, seed=seed, name=f"gasca_finetune_d{k}"), lr, lr, cfg["clipnorm"])
+            stages[f"layer{k}_finetune_d"] = _check_finite(f"layer{k}_finetune_d", runner.fit(
+                f"layer{k}_finetune_d", d_stage, _dataset(x, y, bs, seed), cfg["finetune_epochs"], validation_data=validation), runner)
+
+        generator = nets.stacked_generator()
+        normalizer_path = out_dir / "normalizer.weights.h5"
+        generator.save_weights(str(normalizer_path))
+        rows, tgt = stage_pairs(val_set, val_source, 0.0)
+        if len(rows):
+            summary["reconstruction"] = reconstruction_error_by_yaw(
+                generator, val_inputs[rows], val_targets[tgt], val_set.labels["yaw"][val_source[rows]])
+        summary["normalizer_weights"] = str(normalizer_path)
+
+    summary["stages"] = {name: {k: v[-1] for k, v in hist.items()} for name, hist in stages.items()}
+
+    # Section VII: the encoder initialises the classifier; feature maps -> softmax directly.
+    if "expression" in base.labels and cfg["classifier_epochs"]:
+        labelled = train_set.labels["expression"] >= 0
+        with strategy.scope():
+            classifier = nets.classifier(CLASSIFIER_NAMES[variant]) if cfg["pretrain"] else \
+                _fresh_classifier(cfg, CLASSIFIER_NAMES[variant])
+            stage = ClassifierFineTune(classifier, label_smoothing=cfg["label_smoothing"], seed=seed, name="gasca_classifier")
+            stage.compile(c_optimizer=keras.optimizers.Adam(cfg["classifier_learning_rate"]))
+        vl = val_set.labels["expression"] >= 0
+        validation = _dataset(val_set.images[vl], val_set.labels["expression"][vl], bs, seed, shuffle=False) if vl.any() else None
+        stages["classifier"] = runner.fit(
+            "classifier", stage,
+            _dataset(train_set.images[labelled], train_set.labels["expression"][labelled], bs, seed),
+            cfg["classifier_epochs"], validation_data=validation,
+        )
+        summary["stages"]["classifier"] = {k: v[-1] for k, v in stages["classifier"].items()}
+        classifier_path = out_dir / "classifier.weights.h5"
+        classifier.save_weights(str(classifier_path))
+        summary["classifier_weights"] = str(classifier_path)
+        if vl.any():
+            summary["classifier"] = classification_report(
+                classifier, val_set.images[vl], val_set.labels["expression"][vl], val_set.labels["yaw"][vl], base.class_names)
+            if variant == "gasca2":
+                relit = pairs.relight(val_set.images[vl], np.random.default_rng(seed + 1), cfg["relight_strength"])
+                summary["classifier_relit"] = classification_report(
+                    classifier, relit, val_set.labels["expression"][vl], val_set.labels["yaw"][vl], base.class_names)
+    summary["seconds"] = round(time.time() - started, 1)
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=1))
+    summary["artifacts"] = {"out_dir": str(out_dir), "summary": str(summary_path)}
+    return summary
+
+
+def _fresh_classifier(cfg, name):
+    return GASCANetworks(**cfg["model"]).classifier(name)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list | range):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# -------------------------------------------------------------------------------------- demo
+
+
+def demo(out_dir="runs/gasca_demo", **overrides):
+    """A 1-3 minute CPU GASCA2 run on SynthFER that writes the Fig. 3-style figure (inputs at
+    +60..0 degrees over their frontal reconstructions) into `out_dir`.
+
+    Returns:
+        dict with `figures` (PNG paths), `reconstruction` (MAE per yaw), `summary`.
+    """
+    from fer_zoo.recipes.gasca.figures import figure3
+
+    options = {"gan_epochs": 2, "finetune_epochs": 1, "classifier_epochs": 3,
+               "synthetic": {"identities": 10}, "verbose": 0, **overrides}
+    summary = train("synthetic", out_dir=out_dir, config="small", variant="gasca2", **options)
+    cfg = resolve_config("small", **options)
+    nets = GASCANetworks(**cfg["model"])
+    generator = nets.stacked_generator()
+    generator.load_weights(summary["normalizer_weights"])
+    path = figure3(generator, pathlib.Path(out_dir) / "gasca_fig3_reconstructions.png", cfg, harsh=True)
+    return {"figures": [str(path)], "reconstruction": summary.get("reconstruction"),
+            "classifier_accuracy": summary.get("classifier", {}).get("accuracy"), "summary": summary}
