@@ -18,6 +18,7 @@ blocks, 30/50-d codes, two-branch D) with narrow layers so it trains on a CPU.
 import keras
 
 from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.layers.normalization import InstanceNormalization
 
 # Network hyper-parameters shared by the builders (train.py adds the training ones).
 NETWORK_CONFIGS = {
@@ -47,6 +48,7 @@ NETWORK_CONFIGS = {
     },
 }
 
+NUM_EXPRESSIONS = len(EXPRESSIONS)
 NUM_BLOCKS = 5  # the paper's five down-/up-sampling blocks: image side must divide by 2**5
 
 
@@ -65,8 +67,6 @@ def _check_filters(filters, count, argument):
 
 def _normalization(norm, name):
     if norm == "instance":
-        from fer_zoo.layers import InstanceNormalization
-
         return InstanceNormalization(name=name)
     if norm == "batch":
         return keras.layers.BatchNormalization(name=name)
@@ -125,8 +125,7 @@ def expression_encoder(
     ```
 
     Reference:
-        "Reenactment-based Expression-Representation Learning GAN" (REL-GAN), section 4.1
-        (/work/shared/papers/relgan-reenactment-based-expression-representation-learning.txt).
+        REL-GAN, "Reenactment-based Expression-Representation Learning", section 4.1.
     """
     return _encoder(image_size, channels, encoder_filters, expression_dim, norm, name)
 
@@ -177,7 +176,7 @@ def decoder(
 def discriminator(
     image_size=96,
     channels=3,
-    num_expressions=len(EXPRESSIONS),
+    num_expressions=NUM_EXPRESSIONS,
     num_identities=100,
     discriminator_filters=(16, 32, 64, 128),
     discriminator_units=(1024, 512, 256),
@@ -227,7 +226,7 @@ def _mlp_head(code, mlp_units, num_classes, dropout):
 def relgan_classifier(
     image_size=96,
     channels=3,
-    num_classes=len(EXPRESSIONS),
+    num_classes=NUM_EXPRESSIONS,
     encoder_filters=(64, 128, 256, 512, 512),
     expression_dim=30,
     mlp_units=(256,),
@@ -273,7 +272,7 @@ def relgan_classifier(
 def cnn_baseline(
     image_size=96,
     channels=3,
-    num_classes=len(EXPRESSIONS),
+    num_classes=NUM_EXPRESSIONS,
     encoder_filters=(64, 128, 256, 512, 512),
     expression_dim=30,
     norm="instance",
