@@ -200,8 +200,12 @@ def network_config(config="small", **overrides):
     _check_power_of_two(size, 16, "network_config")
     n_dec = int(math.log2(size // 4))
     widths = list(cfg["decoder_widths"])
-    if "decoder_widths" not in overrides and len(widths) != n_dec:
-        widths = widths[-n_dec:] if len(widths) > n_dec else [widths[0] * 2 ** (n_dec - len(widths) - i) for i in range(n_dec - len(widths))] + widths
+    if "decoder_widths" not in overrides:
+        # Drop the widest layers for smaller images, or prepend doubled ones for larger.
+        while len(widths) > n_dec:
+            widths.pop(0)
+        while len(widths) < n_dec:
+            widths.insert(0, widths[0] * 2)
     cfg["decoder_widths"] = tuple(widths)
     n_enc = int(math.log2(size // 4))
     if "encoder_widths" not in overrides and len(cfg["encoder_widths"]) > n_enc:

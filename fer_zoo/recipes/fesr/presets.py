@@ -1,0 +1,126 @@
+"""FESR presets for `fer_zoo.load`: the recognizer R (`fesr`) and FESGAN's decoder (`fesr-generator`).
+
+Builders return plain functional models made of registered layers, identical in structure to
+what `fer_zoo.recipes.fesr.train` saves as `recognizer.keras` / `generator.keras`, so a trained
+run's weights load into them (`fer_zoo.load("fesr", weights="runs/fesr/recognizer.keras")`).
+"""
+
+from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.recipes.fesr import light_cnn, models
+
+PAPER = (
+    "Yan, Huang, Chen, Shen, Wang, 'Joint Deep Learning of Facial Expression Synthesis and "
+    "Recognition', IEEE Transactions on Multimedia 22(11), 2020"
+)
+KDEF_LICENCE = (
+    "Weights trained on KDEF (Karolinska Directed Emotional Faces): non-commercial research use "
+    "only, under the KDEF terms of use; code Apache-2.0."
+)
+
+# Widths of the CPU-sized presets (the `small` training config at 64 px).
+SMALL_LIGHT_CNN = {"widths": (16, 32, 48, 32, 32), "blocks": (1, 2, 3, 4), "embedding_dim": 128}
+
+
+def build_fesr_recognizer(
+    input_size=64,
+    channels=1,
+    num_classes=7,
+    network="small",
+    light_cnn_widths=SMALL_LIGHT_CNN["widths"],
+    light_cnn_blocks=SMALL_LIGHT_CNN["blocks"],
+    embedding_dim=SMALL_LIGHT_CNN["embedding_dim"],
+):
+    """R = R_cls(R_ext(x)): Light CNN-29 Conv1..Pool3 (frozen) + Table II head; softmax output."""
+    identity_net = light_cnn.build_light_cnn29(
+        input_size, channels, tuple(light_cnn_widths), tuple(light_cnn_blocks), embedding_dim
+    )
+    trunk = light_cnn.light_cnn_trunk(identity_net)
+    cfg = models.network_config(network, image_size=input_size)
+    head, r_cls = models.build_recognizer_head(
+        trunk.output_shape[1:], cfg["recognizer_conv_widths"], cfg["recognizer_dense_widths"],
+        cfg["dropout"], num_classes,
+    )
+    recognizer, _ = models.build_recognizer(trunk, head, r_cls)
+    return recognizer
+
+
+def build_fesr_generator(image_size=64, channels=1, num_classes=7, network="small", decoder_widths=None):
+    """G_dec: `[latent (64), expression code u (K)]` -> face; u = intensity * (2 * one_hot - 1)
+    (`fer_zoo.layers.ExpressionIntensityCode`), latent = g(x) or z ~ U(-1, 1)^64."""
+    overrides = {"image_size": image_size}
+    if decoder_widths is not None:
+        overrides["decoder_widths"] = tuple(decoder_widths)
+    cfg = models.network_config(network, **overrides)
+    return models.build_decoder(image_size, channels, cfg["decoder_widths"], cfg["latent_dim"], num_classes)
+
+
+ARCHITECTURES = {
+    "fesr_recognizer": build_fesr_recognizer,
+    "fesr_generator": build_fesr_generator,
+}
+
+PRESETS = {
+    "fesr": {
+        "architecture": "fesr_recognizer",
+        "config": {
+            "input_size": 32,
+            "channels": 1,
+            "num_classes": 7,
+            "network": "small",
+            "light_cnn_blocks": [1, 1, 1, 1],
+        },
+        "weights": "fesr_kdef32.weights.h5",
+        "sha256": "4b6fb5ab10cd3b490557260a79a194e95083524259442b8d769bfbcd292df209",
+        "metadata": {
+            "task": "classification",
+            "description": (
+                "FESR recognition network R (Light CNN-29 Conv1..Pool3 trunk, frozen, + Table II "
+                "head), CPU-sized widths at 32 px, jointly trained with FESGAN (JL, intra-class "
+                "loss with RDBP) on KDEF frontal faces."
+            ),
+            "input_size": [32, 32],
+            "channels": 1,
+            "class_names": list(EXPRESSIONS),
+            "input_range": [-1, 1],
+            "preprocessing": {"align": True, "margin": 0.25, "crop": "kdef-studio", "grey": True},
+            "training_data": "KDEF frontal (yaw 0), 45 subjects, 630 images",
+            "protocol": (
+                "subject-independent holdout: 15 KDEF subjects (210 frontal images) held out, "
+                "fer_zoo.data.protocols.subject_split(test_fraction=0.25, seed=0)"
+            ),
+            "accuracy": {"kdef_frontal_heldout_subjects": 0.490},
+            "identity_network": (
+                "fallback: Light CNN-29 structure trained as an identity classifier on the 45 "
+                "training subjects (no pretrained Light CNN weights available)"
+            ),
+            "licence": KDEF_LICENCE,
+            "paper": PAPER,
+            "card": "fesr.md",
+        },
+    },
+    "fesr-generator": {
+        "architecture": "fesr_generator",
+        "config": {"image_size": 32, "channels": 1, "num_classes": 7, "network": "small"},
+        "weights": "fesr_generator_synthfer32.weights.h5",
+        "sha256": "22349a0f579e95726c7c08732ea1e620e40fa844058787d663d32252fbb7332c",
+        "metadata": {
+            "task": "generation",
+            "description": (
+                "FESGAN decoder G_dec (Table I, 32 px widths): inputs [latent (64,), expression "
+                "code (7,)] -> face; code = intensity * (2 * one_hot(y) - 1), latent = g(x) or "
+                "z ~ U(-1, 1)^64 for a new identity. Trained on SynthFER only (FESR JL)."
+            ),
+            "input_size": [32, 32],
+            "channels": 1,
+            "class_names": list(EXPRESSIONS),
+            "input_range": [-1, 1],
+            "latent_dim": 64,
+            "training_data": "SynthFER (procedural faces, 24 identities, intensities 0.5 and 1.0)",
+            "synthesis": {"psnr": 18.42, "ssim": 0.557, "protocol": "held-out SynthFER identities, "
+                          "translate to every other expression at intensity 1 vs exact render"},
+            "licence": "SynthFER-derived weights: no third-party data; fer_zoo licence.",
+            "paper": PAPER,
+            "card": "fesr.md",
+        },
+    },
+}
