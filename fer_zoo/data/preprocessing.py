@@ -63,7 +63,9 @@ def to_uint8_rgb(image):
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-        raise ValueError(f"Expected an image (H, W), (H, W, 1) or (H, W, 3); got shape {image.shape}.")
+        raise ValueError(
+            f"Expected an image (H, W), (H, W, 1) or (H, W, 3); got shape {image.shape}."
+        )
     if image.dtype != np.uint8:
         image = image.astype(np.float32)
         if image.min() < 0:
@@ -126,7 +128,7 @@ def closest_to_mean_luminance(images, linear=False):
 # --------------------------------------------------------------------------------------------
 # Detection.
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cascade(name):
     path = os.path.join(cv2.data.haarcascades, name)
     cascade = cv2.CascadeClassifier(path)
@@ -255,7 +257,9 @@ class FacePreprocessor:
         return cls(**config)
 
     def config_hash(self):
-        return hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.get_config(), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
 
     def __repr__(self):
         return f"FacePreprocessor({self.get_config()})"
@@ -270,7 +274,9 @@ class FacePreprocessor:
         results = self.process(image, max_faces=1)
         if results:
             return results[0]
-        return FaceResult(None, None, "none", reason=f"no face found by detector stages {self.detectors}")
+        return FaceResult(
+            None, None, "none", reason=f"no face found by detector stages {self.detectors}"
+        )
 
     def process(self, image, max_faces=None):
         """All faces as `FaceResult`s (largest first), using the first stage that finds any."""
@@ -308,7 +314,10 @@ class FacePreprocessor:
         boxes = _detect("haarcascade_profileface.xml", grey, min_size, min_neighbors=4)
         # The cascade only knows one side; the mirror image finds the other.
         for (x, y, w, h), score in _detect(
-            "haarcascade_profileface.xml", np.ascontiguousarray(grey[:, ::-1]), min_size, min_neighbors=4
+            "haarcascade_profileface.xml",
+            np.ascontiguousarray(grey[:, ::-1]),
+            min_size,
+            min_neighbors=4,
         ):
             boxes.append(((width - x - w, y, w, h), score))
         return [FaceResult(b, None, "profile", score=s) for b, s in _non_overlapping(boxes)]
@@ -329,7 +338,12 @@ class FacePreprocessor:
         side = min(height, width)
         box = ((width - side) // 2, (height - side) // 2, side, side)
         transform = _box_transform(box, 0.0)
-        return FaceResult(box, self._warp(rgb, transform, self.size, self.channels), "cropped", transform=transform)
+        return FaceResult(
+            box,
+            self._warp(rgb, transform, self.size, self.channels),
+            "cropped",
+            transform=transform,
+        )
 
     # -- alignment and cropping -----------------------------------------------------------------
     def _finish(self, rgb, result):
@@ -349,10 +363,19 @@ class FacePreprocessor:
     @staticmethod
     def _warp(rgb, transform, size, channels):
         matrix = np.asarray(transform, np.float64) * size
+        # Output pixels per source pixel; when shrinking, warp at source resolution first and
+        # then area-average, which avoids the aliasing of a direct bilinear warp.
+        zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+        work = size if zoom >= 0.75 else int(min(np.ceil(size / zoom), 8 * size))
         crop = cv2.warpAffine(
-            rgb, matrix, (size, size), flags=cv2.INTER_AREA if size < 64 else cv2.INTER_LINEAR,
+            rgb,
+            matrix * (work / size),
+            (work, work),
+            flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
+        if work != size:
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
         return to_model_range(crop, channels)
 
 
@@ -413,7 +436,11 @@ def find_eyes(rgb, box):
     top = cv2.equalizeHist(top)
     min_eye = max(6, int(0.12 * w))
     found = _cascade("haarcascade_eye.xml").detectMultiScale(
-        top, scaleFactor=1.1, minNeighbors=4, minSize=(min_eye, min_eye), maxSize=(int(0.4 * w),) * 2
+        top,
+        scaleFactor=1.1,
+        minNeighbors=4,
+        minSize=(min_eye, min_eye),
+        maxSize=(int(0.4 * w),) * 2,
     )
     centres = [(x + ex + ew / 2.0, y + int(0.15 * h) + ey + eh / 2.0) for ex, ey, ew, eh in found]
     left = [c for c in centres if c[0] < x + 0.5 * w]
@@ -431,15 +458,30 @@ def find_eyes(rgb, box):
     return None if best is None else best[1]
 
 
-def foreground_face_box(rgb):
-    """Face box from the largest skin-coloured region (plain studio background assumed), or None.
+def foreground_face_box(rgb, background_threshold=18.0):
+    """Face box from the largest skin-coloured foreground region, or None.
 
-    Skin is thresholded in YCrCb (Cr 135-180, Cb 80-130); the largest connected region is taken,
-    and the face is its top part: a square as wide as the region's upper half, starting at the
-    region's top (necks are skin too, hair is not, so the top of the skin region is the forehead).
+    Skin is thresholded in YCrCb (Cr 135-180, Cb 80-130) and, because beige studio walls are
+    skin-coloured too, pixels close (CIE Lab distance < `background_threshold`) to the colour of
+    the image border (top rows, upper side columns) are removed. The largest connected region is
+    taken and the face is its top part: a square 1.3 times the 90th-percentile row extent of the
+    region's upper 35%, starting just above the region's top (the top of the skin region is the
+    forehead, or the hairline for fair hair, which is skin-coloured).
     """
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     mask = cv2.inRange(ycrcb, (40, 135, 80), (255, 180, 130))
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    height = lab.shape[0]
+    edge = max(2, min(lab.shape[:2]) // 32)
+    border = np.concatenate(
+        [
+            lab[:edge].reshape(-1, 3),
+            lab[: height // 2, :edge].reshape(-1, 3),
+            lab[: height // 2, -edge:].reshape(-1, 3),
+        ]
+    )
+    background = np.linalg.norm(lab - np.median(border, axis=0), axis=-1) < background_threshold
+    mask[background] = 0
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     if count <= 1:
@@ -449,11 +491,17 @@ def foreground_face_box(rgb):
     if area < 0.01 * mask.size:
         return None
     region = labels[y : y + h, x : x + w] == index
-    upper = region[: max(1, min(h, int(1.2 * w)))]
-    cols = np.nonzero(upper.any(axis=0))[0]
-    left, right = x + cols.min(), x + cols.max() + 1
-    side = right - left
-    return (int(left), int(y), int(side), int(min(side, mask.shape[0] - y)))
+    # Head = the region's upper part (shoulders widen it further down): its wide rows.
+    rows = region[: max(1, int(0.35 * h))]
+    filled = rows.any(axis=1)
+    lefts = np.argmax(rows, axis=1)[filled]
+    rights = (w - np.argmax(rows[:, ::-1], axis=1))[filled]
+    # Faces are taller than their skin is wide (and the top is the hairline): grow the square and
+    # start it a little above the region.
+    side = 1.3 * float(np.percentile(rights - lefts, 90))
+    centre = x + float(np.median((lefts + rights) / 2.0))
+    top = max(0.0, y - 0.1 * side)
+    return (int(centre - side / 2), int(top), int(side), int(side))
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,9 +547,14 @@ def preprocess_files(paths, preprocessor, skip_bad=False, cache_dir=None, progre
             with np.load(cache_file, allow_pickle=False) as z:
                 bad = [tuple(b) for b in z["bad"].tolist()]
                 return {
-                    "images": z["images"], "keep": z["keep"], "method": z["method"].tolist(),
-                    "aligned": z["aligned"], "boxes": z["boxes"], "bad": bad,
-                    "missing": z["missing"].tolist(), "cached": True,
+                    "images": z["images"],
+                    "keep": z["keep"],
+                    "method": z["method"].tolist(),
+                    "aligned": z["aligned"],
+                    "boxes": z["boxes"],
+                    "bad": bad,
+                    "missing": z["missing"].tolist(),
+                    "cached": True,
                 }
     shape = (preprocessor.size, preprocessor.size, preprocessor.channels)
     images, keep, methods, aligned, boxes, bad, missing = [], [], [], [], [], [], []
@@ -510,7 +563,9 @@ def preprocess_files(paths, preprocessor, skip_bad=False, cache_dir=None, progre
             rgb = read_image(path)
         except (OSError, ValueError) as error:
             if not skip_bad:
-                raise ValueError(f"{error} (pass skip_bad=True to skip unreadable files)") from error
+                raise ValueError(
+                    f"{error} (pass skip_bad=True to skip unreadable files)"
+                ) from error
             bad.append((path, str(error)))
             continue
         result = preprocessor.first(rgb)
@@ -538,9 +593,14 @@ def preprocess_files(paths, preprocessor, skip_bad=False, cache_dir=None, progre
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + ".tmp.npz")
         np.savez_compressed(
-            tmp, images=out["images"], keep=out["keep"], method=np.asarray(methods, dtype=str),
-            aligned=out["aligned"], boxes=out["boxes"],
-            bad=np.asarray(bad, dtype=str).reshape(-1, 2), missing=np.asarray(missing, dtype=str),
+            tmp,
+            images=out["images"],
+            keep=out["keep"],
+            method=np.asarray(methods, dtype=str),
+            aligned=out["aligned"],
+            boxes=out["boxes"],
+            bad=np.asarray(bad, dtype=str).reshape(-1, 2),
+            missing=np.asarray(missing, dtype=str),
         )
         tmp.replace(cache_file)
     return out
@@ -567,3 +627,74 @@ def convert_channels(images, channels):
     if channels == 3:
         return np.repeat(images, 3, axis=-1)
     raise ValueError(f"channels must be 1 or 3, got {channels}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Studio photographs (plain background, known yaw): pose-consistent head crops.
+# --------------------------------------------------------------------------------------------
+def head_silhouette(rgb, threshold=18.0):
+    """Foreground mask of a person on a plain studio background, and the head's top row.
+
+    The background colour is the median (in CIE Lab) of the top rows and upper side columns;
+    pixels further than `threshold` from it are foreground; the largest connected region is the
+    person. Returns `(mask (H, W) bool, top_row)` or `(None, None)` if no foreground is found.
+    """
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    height, width = lab.shape[:2]
+    edge = max(2, min(height, width) // 32)
+    border = np.concatenate(
+        [
+            lab[:edge].reshape(-1, 3),
+            lab[: height // 2, :edge].reshape(-1, 3),
+            lab[: height // 2, -edge:].reshape(-1, 3),
+        ]
+    )
+    distance = np.linalg.norm(lab - np.median(border, axis=0), axis=-1)
+    mask = (distance > threshold).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count <= 1:
+        return None, None
+    index = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    mask = labels == index
+    if mask.sum() < 0.02 * mask.size:
+        return None, None
+    rows = np.nonzero(mask.sum(axis=1) > 0.05 * width)[0]
+    if rows.size == 0:
+        return None, None
+    return mask, int(rows[0])
+
+
+def studio_head_box(mask, top, yaw, side, top_to_centre, nose_inset=0.12):
+    """Square crop `(x, y, side, side)` for a studio head with known yaw and known face scale.
+
+    Args:
+        mask, top: from `head_silhouette`.
+        yaw: head yaw in degrees (negative: face points to the image's left).
+        side: crop side in pixels (take it from the same person's frontal photo so that every
+            pose of a person is cropped at the same scale).
+        top_to_centre: vertical distance from the head's top to the crop centre, in pixels.
+        nose_inset: for turned heads, the leading face edge (nose/cheek) is placed this fraction
+            of `side` inside the crop; for frontal heads the crop is centred on the silhouette.
+    """
+    height, width = mask.shape
+    cy = top + top_to_centre
+    band = mask[int(max(0, cy - side / 4)) : int(min(height, cy + side / 4))]
+    cols = np.nonzero(band.any(axis=0))[0]
+    if cols.size == 0:
+        cols = np.nonzero(mask.any(axis=0))[0]
+    left, right = float(cols.min()), float(cols.max())
+    centre = (left + right) / 2.0
+    weight = min(1.0, abs(float(yaw)) / 45.0)
+    if yaw < 0:
+        leading = left + (0.5 - nose_inset) * side
+    else:
+        leading = right - (0.5 - nose_inset) * side
+    cx = (1.0 - weight) * centre + weight * leading
+    return (
+        int(round(cx - side / 2.0)),
+        int(round(cy - side / 2.0)),
+        int(round(side)),
+        int(round(side)),
+    )

@@ -1,0 +1,140 @@
+import cv2
+import numpy as np
+import pytest
+
+from fer_zoo.data import preprocessing
+from fer_zoo.data.preprocessing import FacePreprocessor
+from fer_zoo.data.synthfer import SynthFER
+
+
+@pytest.fixture(scope="module")
+def frontal_photo():
+    """A SynthFER frontal face (which the Haar cascades detect) pasted on a larger dark canvas."""
+    face = SynthFER(image_size=128, channels=3, seed=0).render(
+        identity=0, expression="neutral", yaw=0.0
+    )
+    canvas = np.full((200, 240, 3), -0.6, np.float32)
+    canvas[36:164, 60:188] = face
+    return canvas
+
+
+def test_frontal_detection_and_eye_alignment(frontal_photo):
+    pre = FacePreprocessor(size=32, channels=1, eye_y=0.4, eye_distance=0.35)
+    results = pre.process(frontal_photo)
+    assert len(results) == 1
+    result = results[0]
+    assert result.method == "frontal" and result.aligned
+    x, y, w, h = result.box
+    assert 60 <= x + w / 2 <= 188 and 36 <= y + h / 2 <= 164  # on the pasted face
+    # The alignment maps the detected eyes exactly onto the configured output positions.
+    eyes = np.array([[*result.eyes[0], 1.0], [*result.eyes[1], 1.0]])
+    mapped = eyes @ result.transform.T
+    np.testing.assert_allclose(mapped, [[0.5 - 0.175, 0.4], [0.5 + 0.175, 0.4]], atol=1e-6)
+    assert result.face.shape == (32, 32, 1) and result.face.dtype == np.float32
+    assert -1.0 <= result.face.min() and result.face.max() <= 1.0
+    boxes_faces = pre(frontal_photo)
+    assert boxes_faces[0][0] == result.box and np.array_equal(boxes_faces[0][1], result.face)
+    bigger = pre.crop(frontal_photo, result, size=48, channels=3)
+    assert bigger.shape == (48, 48, 3)
+
+
+def test_no_face_is_a_clear_result_not_a_crash():
+    blank = np.full((80, 80, 3), 128, np.uint8)
+    pre = FacePreprocessor(size=16)
+    assert pre(blank) == []
+    result = pre.first(blank)
+    assert not result.found and result.face is None and "frontal" in result.reason
+    fallback = FacePreprocessor(
+        size=16, detectors=("frontal", "profile", "foreground", "centre")
+    ).first(blank)
+    assert fallback.found and fallback.method == "centre" and fallback.face.shape == (16, 16, 1)
+
+
+def test_passthrough_of_cropped_faces_and_input_types(tmp_path):
+    grey = np.tile(np.arange(24, dtype=np.uint8)[None] * 10, (24, 1))
+    pre = FacePreprocessor(size=24, channels=1, assume_cropped=True)
+    result = pre.first(grey)
+    assert result.method == "cropped"
+    np.testing.assert_allclose(result.face[..., 0], grey / 127.5 - 1.0, atol=1e-5)
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), grey)
+    np.testing.assert_allclose(pre.first(path).face, result.face, atol=1e-5)
+    from_float = pre.first(grey.astype(np.float32) / 127.5 - 1.0).face
+    np.testing.assert_allclose(from_float, result.face, atol=1e-2)
+    with pytest.raises(ValueError, match="shape"):
+        pre.first(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_config_round_trip_and_validation():
+    pre = FacePreprocessor(
+        size=48, channels=3, margin=0.2, align=False, detectors=("frontal", "centre")
+    )
+    config = pre.get_config()
+    clone = FacePreprocessor.from_config(config)
+    assert clone.get_config() == config and clone.config_hash() == pre.config_hash()
+    assert FacePreprocessor(size=49).config_hash() != pre.config_hash()
+    with pytest.raises(ValueError, match="landmarks"):
+        FacePreprocessor(detectors=("landmarks",))
+    with pytest.raises(ValueError, match="channels"):
+        FacePreprocessor(channels=2)
+
+
+def test_relative_luminance_and_gasca_target():
+    red = np.full((1, 4, 4, 3), -1.0, np.float32)
+    red[..., 0] = 1.0
+    assert preprocessing.relative_luminance(red)[0] == pytest.approx(0.2126)
+    mid_grey = np.zeros((4, 4, 1), np.float32)  # 0.5 encoded
+    assert preprocessing.relative_luminance(mid_grey) == pytest.approx(0.5)
+    assert preprocessing.relative_luminance(mid_grey, linear=True) == pytest.approx(0.214, abs=1e-3)
+    levels = np.array(
+        [-0.9, -0.1, 0.3, 0.9], np.float32
+    )  # luminance 0.05, 0.45, 0.65, 0.95; mean 0.525
+    images = np.broadcast_to(levels[:, None, None, None], (4, 3, 3, 3))
+    assert preprocessing.closest_to_mean_luminance(images) == 1
+
+
+def test_preprocess_files_cache_and_bad_files(tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"img{i}.png")
+        cv2.imwrite(str(paths[-1]), np.full((20, 20), 40 * i, np.uint8))
+    pre = FacePreprocessor(size=8, assume_cropped=True)
+    first = preprocessing.preprocess_files(paths, pre, cache_dir=tmp_path / "cache")
+    assert not first["cached"] and first["images"].shape == (3, 8, 8, 1)
+    second = preprocessing.preprocess_files(paths, pre, cache_dir=tmp_path / "cache")
+    assert second["cached"]
+    np.testing.assert_array_equal(first["images"], second["images"])
+    assert second["method"] == ["cropped"] * 3
+    # A different config is a different cache entry.
+    third = preprocessing.preprocess_files(
+        paths, FacePreprocessor(size=4, assume_cropped=True), cache_dir=tmp_path / "cache"
+    )
+    assert not third["cached"]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="broken.png"):
+        preprocessing.preprocess_files(paths + [broken], pre)
+    skipped = preprocessing.preprocess_files(paths + [broken], pre, skip_bad=True)
+    assert skipped["keep"].tolist() == [0, 1, 2] and skipped["bad"][0][0] == str(broken)
+
+
+def test_studio_silhouette_and_head_box():
+    # Beige studio background, a darker "head" ellipse with its top at row 30 and a body below.
+    photo = np.zeros((200, 160, 3), np.uint8)
+    photo[:] = (200, 190, 170)
+    cv2.ellipse(photo, (80, 80), (40, 50), 0, 0, 360, (120, 80, 60), -1)
+    cv2.rectangle(photo, (30, 140), (130, 200), (90, 90, 90), -1)
+    mask, top = preprocessing.head_silhouette(photo)
+    assert top == pytest.approx(30, abs=2) and mask[80, 80] and not mask[5, 5]
+    frontal = preprocessing.studio_head_box(mask, top, 0.0, side=90, top_to_centre=50)
+    assert frontal[0] + frontal[2] / 2 == pytest.approx(80, abs=2) and frontal[2] == 90
+    left = preprocessing.studio_head_box(
+        mask, top, -90.0, side=90, top_to_centre=50, nose_inset=0.1
+    )
+    # Facing left: the head's leftmost column (40) lies 10% of the side inside the crop.
+    assert left[0] == pytest.approx(40 - 9, abs=2)
+    right = preprocessing.studio_head_box(
+        mask, top, 90.0, side=90, top_to_centre=50, nose_inset=0.1
+    )
+    assert right[0] + right[2] == pytest.approx(120 + 9, abs=2)
+    assert preprocessing.head_silhouette(np.full((50, 50, 3), 200, np.uint8)) == (None, None)
