@@ -11,8 +11,6 @@ All networks are functional `keras.Model`s made of built-in Keras layers plus `f
 (`TileCode`), so they save and load with `safe_mode=True`.
 """
 
-import math
-
 import keras
 
 from fer_zoo.layers import TileCode
@@ -31,6 +29,9 @@ NETWORK_CONFIGS = {
         "classifier_filters": (64, 128, 256, 512, 512),
         "classifier_convs": (2, 2, 4, 4, 4),
         "classifier_dense_units": (4096, 4096),
+        "classifier_batch_norm": True,
+        "classifier_dropout": 0.5,
+        "init_stddev": 0.02,
     },
     "small": {
         "image_size": 32,
@@ -43,12 +44,24 @@ NETWORK_CONFIGS = {
         "classifier_filters": (16, 32, 64, 64, 64),
         "classifier_convs": (2, 2, 4, 4, 4),
         "classifier_dense_units": (128, 128),
+        "classifier_batch_norm": True,
+        "classifier_dropout": 0.2,
+        "init_stddev": 0.02,
     },
 }
 
 
 def normal_initializer(stddev=0.02, seed=None):
-    """The paper's initialiser: zero-mean normal with standard deviation 0.02."""
+    """The paper's initialiser N(0, stddev) (0.02 in the paper); `None` gives He-normal.
+
+    Both configs use the paper's 0.02. In the narrow "small" networks it starts the generator
+    near a constant grey image (small activations); it then learns the faces as long as the
+    adversarial and classification terms are weak at first (see `JPEMRecipe` weights). He-normal
+    started our SynthFER/KDEF runs from high-frequency noise (per-pixel TV ~1) that the L1 term
+    removed more slowly, so it is only an option.
+    """
+    if stddev is None:
+        return keras.initializers.HeNormal(seed=seed)
     return keras.initializers.RandomNormal(mean=0.0, stddev=stddev, seed=seed)
 
 
@@ -182,8 +195,7 @@ def build_att_discriminator(
         x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i + 1}")(x)
         if i == 0:
             labels = keras.layers.Concatenate(name="labels")([expression, pose])
-            tiled = TileCode(repeat=label_repeat, name="tile_labels")([labels, x])
-            x = keras.layers.Concatenate(name="maps_and_labels")([x, tiled])
+            x = TileCode(repeat=label_repeat, name="tile_labels")([x, labels])
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(att_dense_units, kernel_initializer=init, name="fc")(x)
     x = keras.layers.LeakyReLU(0.2, name="fc_lrelu")(x)
@@ -235,9 +247,10 @@ def build_classifier(
     classifier_convs=(2, 2, 4, 4, 4),
     classifier_dense_units=(128, 128),
     dropout=0.5,
+    batch_norm=True,
     backbone="vgg",
     backbone_weights=None,
-    init_stddev=0.02,
+    init_stddev=None,
     name="jpem_classifier",
 ):
     """C_exp: VGG-19-style expression classifier (softmax probabilities).
@@ -247,6 +260,14 @@ def build_classifier(
     `num_poses` an extra pose softmax head is added and the outputs become a dict
     `{"expression": ..., "pose": ...}`. `backbone="vgg19-keras"` uses
     `keras.applications.VGG19` with `weights=backbone_weights` (a local file; never downloaded).
+
+    `init_stddev=None` (default) uses He-normal initialisation: the paper's N(0, 0.02) shrinks
+    the signal variance by `fan_in * 0.02**2 / 2` (about 0.03 for 16 input maps) per layer, so a
+    16-layer VGG without batch normalization starts with vanishing activations and does not
+    train; pass `init_stddev=0.02` to use it anyway. `batch_norm=True` (default) adds batch
+    normalization after each convolution (VGG-19-BN): trained from scratch on a few thousand
+    faces, plain VGG-19 stays at chance for several epochs (the paper does not say whether its
+    VGG-19 was ImageNet-initialised); `batch_norm=False` gives the plain VGG-19 layout.
     """
     init = normal_initializer(init_stddev)
     images = keras.Input((image_size, image_size, channels), name="image")
@@ -260,9 +281,12 @@ def build_classifier(
         for b, (filters, convs) in enumerate(zip(classifier_filters, classifier_convs)):
             for c in range(convs):
                 x = keras.layers.Conv2D(
-                    filters, 3, padding="same", activation="relu", kernel_initializer=init,
-                    name=f"block{b + 1}_conv{c + 1}",
+                    filters, 3, padding="same", activation=None if batch_norm else "relu",
+                    kernel_initializer=init, name=f"block{b + 1}_conv{c + 1}",
                 )(x)
+                if batch_norm:
+                    x = keras.layers.BatchNormalization(name=f"block{b + 1}_bn{c + 1}")(x)
+                    x = keras.layers.ReLU(name=f"block{b + 1}_relu{c + 1}")(x)
             if x.shape[1] >= 2:
                 x = keras.layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
     elif backbone == "vgg19-keras":
@@ -310,13 +334,15 @@ def build_networks(
     if config not in NETWORK_CONFIGS:
         raise ValueError(f"Unknown JPEM network config {config!r}; expected one of {sorted(NETWORK_CONFIGS)}.")
     cfg = {**NETWORK_CONFIGS[config], **overrides}
-    unknown = set(overrides) - set(NETWORK_CONFIGS[config]) - {"init_stddev", "dropout", "backbone", "backbone_weights", "dense_filters"}
+    unknown = set(overrides) - set(NETWORK_CONFIGS[config]) - {
+        "classifier_init_stddev", "backbone", "backbone_weights", "dense_filters"
+    }
     if unknown:
         raise TypeError(f"build_networks: unknown override(s) {sorted(unknown)}.")
     if image_size is not None:
         cfg["image_size"] = image_size
     size = cfg["image_size"]
-    init_stddev = cfg.get("init_stddev", 0.02)
+    init_stddev = cfg["init_stddev"]
     common = {"image_size": size, "channels": channels}
     return {
         "encoder": build_encoder(
@@ -336,9 +362,10 @@ def build_networks(
         "classifier": build_classifier(
             **common, num_expressions=num_expressions, num_poses=num_poses if classifier_pose_head else None,
             classifier_filters=cfg["classifier_filters"], classifier_convs=cfg["classifier_convs"],
-            classifier_dense_units=cfg["classifier_dense_units"], dropout=cfg.get("dropout", 0.5),
+            classifier_dense_units=cfg["classifier_dense_units"], dropout=cfg["classifier_dropout"],
+            batch_norm=cfg["classifier_batch_norm"],
             backbone=cfg.get("backbone", "vgg"), backbone_weights=cfg.get("backbone_weights"),
-            init_stddev=init_stddev,
+            init_stddev=cfg.get("classifier_init_stddev"),
         ),
     }
 
@@ -353,8 +380,25 @@ def classifier_config(config="small", channels=1, num_expressions=7, image_size=
         "classifier_filters": list(cfg["classifier_filters"]),
         "classifier_convs": list(cfg["classifier_convs"]),
         "classifier_dense_units": list(cfg["classifier_dense_units"]),
+        "dropout": cfg["classifier_dropout"],
+        "batch_norm": cfg["classifier_batch_norm"],
     }
 
 
-def log2(n):
-    return int(math.log2(n))
+
+def build_generator_from_config(
+    image_size=32,
+    channels=1,
+    num_expressions=7,
+    num_poses=5,
+    encoder_filters=(32, 64, 128),
+    decoder_filters=(64, 32, 16),
+    code_dim=50,
+    name="jpem_generator",
+):
+    """The deployable generator G (`build_generator`) from plain keyword arguments (presets)."""
+    encoder = build_encoder(image_size, channels, tuple(encoder_filters), code_dim)
+    decoder = build_decoder(
+        image_size, channels, code_dim, num_expressions, num_poses, tuple(decoder_filters)
+    )
+    return build_generator(encoder, decoder, name=name)

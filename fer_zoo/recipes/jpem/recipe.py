@@ -4,7 +4,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from fer_zoo.layers.losses import discriminator_bce_loss, nonsaturating_generator_loss, total_variation
+from fer_zoo.layers.losses import (
+    discriminator_bce_loss,
+    nonsaturating_generator_loss,
+    total_variation,
+)
 from fer_zoo.training import AdversarialRecipe, optimizer_step
 
 DEFAULT_LEARNING_RATE = 2e-4
@@ -63,11 +67,14 @@ class JPEMRecipe(AdversarialRecipe):
         classifier: C_exp, image -> expression probabilities (or a dict with "expression").
         num_expressions: int, expression classes.
         num_poses: int, pose classes.
-        alpha: weight of the L1 content loss.
-        beta: weight of the total variation of the generated image.
+        alpha: weight of the L1 content loss (mean absolute pixel difference).
+        beta: weight of the per-pixel total variation of the generated image.
         classification_weight: weight of C_exp's loss on generated faces in G's objective.
         att_adversarial_weight: weight of G's adversarial loss against D_att.
         identity_adversarial_weight: weight of G_enc's adversarial loss against D_i.
+
+    The paper gives no values for these weights; the defaults keep the L1 term dominant at
+    first (CAAE likewise weights its image-adversarial term 1e-4 against a mean L1).
         seed: seed of the prior sampling.
         **kwargs: forwarded to `AdversarialRecipe`.
 
@@ -96,10 +103,10 @@ class JPEMRecipe(AdversarialRecipe):
         num_expressions=7,
         num_poses=5,
         alpha=1.0,
-        beta=1e-4,
-        classification_weight=0.1,
-        att_adversarial_weight=0.01,
-        identity_adversarial_weight=0.01,
+        beta=0.01,
+        classification_weight=0.01,
+        att_adversarial_weight=1e-3,
+        identity_adversarial_weight=1e-3,
         seed=None,
         **kwargs,
     ):
@@ -117,6 +124,9 @@ class JPEMRecipe(AdversarialRecipe):
         self.att_adversarial_weight = att_adversarial_weight
         self.identity_adversarial_weight = identity_adversarial_weight
         self.code_dim = int(encoder.output.shape[-1])
+        # Every sub-network is a built functional model, so the recipe is built too (needed by
+        # BackupAndRestore and save_weights before the first step).
+        self.built = True
         for name in (
             "d_att_loss", "d_i_loss", "g_loss", "l1_loss", "tv_loss", "g_att_loss", "g_i_loss",
             "c_generated_loss", "c_loss", "c_real_loss", "c_accuracy", "c_generated_accuracy",
@@ -147,6 +157,7 @@ class JPEMRecipe(AdversarialRecipe):
 
     def generate(self, images, expression, pose, training=False):
         """Faces of the identities in `images` at `expression` / `pose` (integer indices)."""
+        images = ops.convert_to_tensor(images, "float32")
         e, p = self.one_hot(expression, pose)
         return self.decoder([self.encoder(images, training=training), e, p], training=training)
 
@@ -155,10 +166,10 @@ class JPEMRecipe(AdversarialRecipe):
         return out["expression"] if isinstance(out, dict) else out
 
     def _unpack(self, data):
-        images, labels = data[0], data[1]
+        images, labels = ops.convert_to_tensor(data[0], "float32"), data[1]
         expression = labels["expression"]
         pose = labels["pose"]
-        target_image = labels.get("target_image", images)
+        target_image = ops.convert_to_tensor(labels.get("target_image", images), "float32")
         target_expression = labels.get("target_expression", expression)
         target_pose = labels.get("target_pose", pose)
         return images, expression, pose, target_image, target_expression, target_pose
@@ -175,34 +186,39 @@ class JPEMRecipe(AdversarialRecipe):
         e_real, p_real = self.one_hot(expression, pose)
         e_target, p_target = self.one_hot(target_expression, target_pose)
 
-        # Eq. 3: D_att tells real (image, its attributes) from (G(x, e', p'), e', p').
-        generated = self.decoder([self.encoder(images, training=True), e_target, p_target], training=True)
-        with tf.GradientTape() as tape:
-            real_logits = self.att_discriminator([images, e_real, p_real], training=True)
-            fake_logits = self.att_discriminator([ops.stop_gradient(generated), e_target, p_target], training=True)
-            d_att_loss = discriminator_bce_loss(real_logits, fake_logits)
-        optimizer_step(tape, d_att_loss, self.att_discriminator.trainable_variables, self.d_att_optimizer)
-
-        # Eq. 4: D_i tells prior samples f* ~ U(-1, 1) from encoded identities f(x).
-        prior = sample_uniform_prior((batch, self.code_dim), seed=self.seed_generator)
-        codes = self.encoder(images, training=True)
-        with tf.GradientTape() as tape:
-            d_i_loss = discriminator_bce_loss(
-                self.identity_discriminator(prior, training=True),
-                self.identity_discriminator(ops.stop_gradient(codes), training=True),
-            )
-        optimizer_step(tape, d_i_loss, self.identity_discriminator.trainable_variables, self.d_i_optimizer)
-
-        # Eq. 5-7 for G: content (L1) + TV + classification of the generated face + adversarial.
+        # G's forward pass is recorded once; the discriminator updates (eq. 3, 4) run with the
+        # G tape paused, so G's losses below see the freshly updated D_att and D_i (sequential
+        # updates as in the paper) without a second forward pass through G.
         g_variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as g_tape:
             codes = self.encoder(images, training=True)
             generated = self.decoder([codes, e_target, p_target], training=True)
+            with g_tape.stop_recording():
+                # Eq. 3: D_att tells real (image, its attributes) from (G(x, e', p'), e', p').
+                with tf.GradientTape() as tape:
+                    real_logits = self.att_discriminator([images, e_real, p_real], training=True)
+                    fake_logits = self.att_discriminator(
+                        [ops.stop_gradient(generated), e_target, p_target], training=True
+                    )
+                    d_att_loss = discriminator_bce_loss(real_logits, fake_logits)
+                optimizer_step(tape, d_att_loss, self.att_discriminator.trainable_variables, self.d_att_optimizer)
+                # Eq. 4: D_i tells prior samples f* ~ U(-1, 1) from encoded identities f(x).
+                prior = sample_uniform_prior((batch, self.code_dim), seed=self.seed_generator)
+                with tf.GradientTape() as tape:
+                    d_i_loss = discriminator_bce_loss(
+                        self.identity_discriminator(prior, training=True),
+                        self.identity_discriminator(ops.stop_gradient(codes), training=True),
+                    )
+                optimizer_step(tape, d_i_loss, self.identity_discriminator.trainable_variables, self.d_i_optimizer)
+            # Eq. 5-7 for G: content (L1) + TV + classification of the generated face + adversarial.
+            # D_att, D_i and C_exp judge G in inference mode: in training mode their batch norm
+            # would normalise a batch of (early on, nearly identical) generated faces by its tiny
+            # variance, and the gradients reaching G would swamp the L1 term.
             l1 = l1_content_loss(generated, target_image)
-            tv = ops.mean(ops.cast(total_variation(ops.cast(generated, "float32")), "float32"))
-            g_att = nonsaturating_generator_loss(self.att_discriminator([generated, e_target, p_target], training=True))
-            g_i = nonsaturating_generator_loss(self.identity_discriminator(codes, training=True))
-            c_generated = classification_loss(self.expression_probabilities(generated, training=True), target_expression)
+            tv = ops.mean(total_variation(generated, per_pixel=True))
+            g_att = nonsaturating_generator_loss(self.att_discriminator([generated, e_target, p_target], training=False))
+            g_i = nonsaturating_generator_loss(self.identity_discriminator(codes, training=False))
+            c_generated = classification_loss(self.expression_probabilities(generated, training=False), target_expression)
             g_loss = (
                 self.alpha * l1
                 + self.beta * tv
@@ -210,7 +226,7 @@ class JPEMRecipe(AdversarialRecipe):
                 + self.att_adversarial_weight * g_att
                 + self.identity_adversarial_weight * g_i
             )
-        optimizer_step(tape, g_loss, g_variables, self.g_optimizer)
+        optimizer_step(g_tape, g_loss, g_variables, self.g_optimizer)
 
         # Eq. 5 for C_exp: real faces and (fixed) generated faces with their target labels.
         generated = ops.stop_gradient(generated)
@@ -246,7 +262,7 @@ class JPEMRecipe(AdversarialRecipe):
         real_probs = self.expression_probabilities(images, training=False)
         generated_probs = self.expression_probabilities(generated, training=False)
         l1 = l1_content_loss(generated, target_image)
-        tv = ops.mean(ops.cast(total_variation(ops.cast(generated, "float32")), "float32"))
+        tv = ops.mean(total_variation(generated, per_pixel=True))
         g_att = nonsaturating_generator_loss(fake_logits)
         g_i = nonsaturating_generator_loss(code_logits)
         c_generated = classification_loss(generated_probs, target_expression)

@@ -1,0 +1,64 @@
+import json
+import os
+
+import numpy as np
+
+from fer_zoo.data.faceset import FaceSet
+from fer_zoo.recipes.jpem import train as jpem_train
+from fer_zoo.recipes.jpem.models_test import TINY
+from fer_zoo.testing.test_case import TestCase
+
+
+def toy_faces(identities=4, poses=(-45.0, 0.0, 45.0), size=16, seed=0):
+    """Random faces over the full identity x expression x pose grid (no external data)."""
+    rng = np.random.default_rng(seed)
+    rows = np.array([(i, e, p) for i in range(identities) for e in range(7) for p in range(len(poses))])
+    images = rng.uniform(-1, 1, (len(rows), size, size, 1)).astype("float32")
+    labels = {"identity": rows[:, 0], "expression": rows[:, 1], "yaw": np.asarray(poses, "float32")[rows[:, 2]]}
+    return FaceSet(images, labels, name="toy")
+
+
+TINY_RUN = {
+    "image_size": 16,
+    "batch_size": 8,
+    "gan_epochs": 1,
+    "classifier_epochs": 1,
+    "test_fraction": 0.25,
+    "network_overrides": TINY,
+    "verbose": 0,
+    "run_eagerly": True,
+}
+
+
+class JPEMTrainTest(TestCase):
+    def test_train_both_stages_and_resume(self):
+        out = os.path.join(self.get_temp_dir(), "run")
+        summary = jpem_train.train(toy_faces(), out_dir=out, generated_ratio=[1], **TINY_RUN)
+        metrics = summary["metrics"]
+        self.assertEqual(summary["poses"], [-45.0, 0.0, 45.0])
+        self.assertEqual(summary["test_size"], 21)  # one of four identities, 7 x 3 faces
+        self.assertEqual(set(metrics["classifier"]), {"1N"})
+        self.assertEqual(metrics["classifier"]["1N"]["epoch_counts"], {"real": 63, "generated": 63})
+        self.assertEqual(set(metrics["classifier"]["1N"]["per_pose"]), {"-45", "0", "45"})
+        for key in ("d_att_loss", "d_i_loss", "g_loss", "l1_loss", "c_loss"):
+            self.assertTrue(np.isfinite(metrics["gan"][key]), key)
+        pool = np.load(os.path.join(out, "generated_pool.npz"))
+        self.assertEqual(pool["images"].shape, (63 * 21, 16, 16, 1))
+        for key in ("classifier_1N", "generator", "joint_classifier"):
+            self.assertTrue(os.path.isfile(summary["artifacts"][key]), key)
+        self.assertEqual(json.load(open(summary["artifacts"]["summary"]))["metrics"]["classifier"]["1N"]["accuracy"],
+                         metrics["classifier"]["1N"]["accuracy"])
+        # A rerun finds every stage done: same GAN losses, no new training.
+        again = jpem_train.train(toy_faces(), out_dir=out, generated_ratio=[1], **TINY_RUN)
+        self.assertEqual(again["metrics"]["gan"], metrics["gan"])
+        self.assertAllClose(again["metrics"]["classifier"]["1N"]["accuracy"], metrics["classifier"]["1N"]["accuracy"])
+
+    def test_bad_arguments(self):
+        with self.assertRaisesRegex(TypeError, "unknown override"):
+            jpem_train.train(toy_faces(), out_dir=self.get_temp_dir(), gan_epoch=3)
+        with self.assertRaisesRegex(FileNotFoundError, "missing.npz"):
+            jpem_train.train("/nonexistent/missing.npz", out_dir=self.get_temp_dir())
+        faces = toy_faces()
+        del faces.labels["yaw"]
+        with self.assertRaisesRegex(ValueError, "'yaw'"):
+            jpem_train.train(faces, out_dir=self.get_temp_dir(), **TINY_RUN)
