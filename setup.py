@@ -31,7 +31,10 @@ setup(
     extras_require={
         "tune": ["keras-tuner>=1.4", "tensorboard"],
         "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"],
-        "test": ["pytest>=8", "pytest-xdist>=3", "ruff>=0.5", "nbmake>=1.5", "keras-tuner>=1.4", "tensorboard"],
+        "test": [
+            "pytest>=8", "pytest-xdist>=3", "ruff>=0.5", "nbmake>=1.5", "keras-tuner>=1.4",
+            "tensorboard", "tf2onnx>=1.16", "onnxruntime>=1.17",
+        ],
     },
     entry_points={"console_scripts": ["fer-zoo=fer_zoo.cli:main"]},
     classifiers=[

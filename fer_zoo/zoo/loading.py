@@ -15,6 +15,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import warnings
+import weakref
 
 import numpy as np
 
@@ -334,12 +335,38 @@ def convert_channels(image, channels):
     raise ValueError(f"Cannot convert an image with {have} channels to {channels}.")
 
 
+# Kept outside the model: a tf.function attribute would be tracked into later exports.
+_FORWARD_CACHE = weakref.WeakKeyDictionary()
+
+
+def _compiled_forward(model):
+    forward = _FORWARD_CACHE.get(model)
+    if forward is None:
+        import tensorflow as tf
+
+        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        _FORWARD_CACHE[model] = forward
+    return forward
+
+
 def predict_probabilities(model, inputs, metadata=None, batch_size=64):
     """Class probabilities (N, K) float32 for prepared model inputs, in one batched call."""
     metadata = metadata or get_metadata(model)
     if len(inputs) == 0:
         return np.zeros((0, len(metadata["class_names"])), np.float32)
-    outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+    # A compiled direct call: `model.predict` builds a data pipeline per call, which dominated
+    # the per-photo latency of the Recognizer (about 50-100 ms of overhead per photo).
+    forward = _compiled_forward(model)
+    chunks = [
+        forward(np.asarray(inputs[i : i + batch_size], np.float32))
+        for i in range(0, len(inputs), batch_size)
+    ]
+    if isinstance(chunks[0], dict):
+        outputs = {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}
+    elif isinstance(chunks[0], list | tuple):
+        outputs = [np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(len(chunks[0]))]
+    else:
+        outputs = np.concatenate([np.asarray(c) for c in chunks])
     if isinstance(outputs, dict):
         outputs = outputs[metadata.get("output_name") or next(iter(outputs))]
     elif isinstance(outputs, list | tuple):
