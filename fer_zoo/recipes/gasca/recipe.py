@@ -51,6 +51,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
             absolute-value cost on D's probability).
         train_generator: bool, update G.
         train_discriminator: bool, update D.
+        reconstruction_norm: `"l1"` (the paper's `|x_mu - y|`) or `"l2"` (mean squared error;
+            used for code layers k >= 2, where L1 towards sparse ReLU codes drives the encoder
+            to all-dead units, see docs/gasca.md).
         seed: int, seed of the recipe's random generator.
         **kwargs: forwarded to `AdversarialRecipe` / `keras.Model`.
 
@@ -80,10 +83,13 @@ class AdversarialAutoencoder(AdversarialRecipe):
         adversarial_loss="bce",
         train_generator=True,
         train_discriminator=True,
+        reconstruction_norm="l1",
         seed=None,
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
+        if reconstruction_norm not in ("l1", "l2"):
+            raise ValueError(f"reconstruction_norm={reconstruction_norm!r}; expected 'l1' or 'l2'.")
         if adversarial_loss not in ADVERSARIAL_LOSSES:
             raise ValueError(
                 f"adversarial_loss={adversarial_loss!r}; expected one of {sorted(ADVERSARIAL_LOSSES)}."
@@ -96,6 +102,7 @@ class AdversarialAutoencoder(AdversarialRecipe):
         self.adversarial_loss = adversarial_loss
         self.train_generator = train_generator
         self.train_discriminator = train_discriminator
+        self.reconstruction_norm = reconstruction_norm
         self._adv = ADVERSARIAL_LOSSES[adversarial_loss]
         for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake"):
             self.add_tracker(name)
@@ -113,9 +120,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
 
     def _reconstruction_losses(self, x_phi, x_mu, training):
         reconstruction = self.generator(x_phi, training=training)
-        reconstruction_loss = ops.mean(
-            ops.abs(ops.cast(x_mu, "float32") - ops.cast(reconstruction, "float32"))
-        )
+        error = ops.cast(x_mu, "float32") - ops.cast(reconstruction, "float32")
+        reconstruction_loss = ops.mean(ops.abs(error) if self.reconstruction_norm == "l1" else ops.square(error))
         fake_logits = self.discriminator(reconstruction, training=training)
         minimax_loss = self._adv(fake_logits, 1.0)
         return reconstruction, reconstruction_loss, minimax_loss, fake_logits
@@ -169,6 +175,7 @@ class AdversarialAutoencoder(AdversarialRecipe):
                 "adversarial_loss": self.adversarial_loss,
                 "train_generator": self.train_generator,
                 "train_discriminator": self.train_discriminator,
+                "reconstruction_norm": self.reconstruction_norm,
                 "seed": self.seed,
             }
         )

@@ -51,6 +51,18 @@ class AdversarialAutoencoderTest(TestCase):
         self.assertFalse(_changed(g0, stage.generator))
         self.assertTrue(_changed(d0, stage.discriminator))
 
+    def test_reconstruction_norm_l1_and_l2(self):
+        nets = GASCANetworks(**TINY)
+        x, y = next(iter(_pairs()))
+        out = np.asarray(nets.shallow_autoencoder(1)(x))
+        for norm, expected in (("l1", np.abs(y - out).mean()), ("l2", np.square(y - out).mean())):
+            stage = _stage(nets, reconstruction_norm=norm)
+            metrics = stage.evaluate(x, y, verbose=0, return_dict=True)
+            self.assertAllClose(metrics["reconstruction_loss"], expected, rtol=1e-4)
+            self.assertEqual(stage.get_config()["reconstruction_norm"], norm)
+        with pytest.raises(ValueError, match="reconstruction_norm"):
+            _stage(nets, reconstruction_norm="l3")
+
     def test_finetune_stages_freeze_the_other_network(self):
         nets = GASCANetworks(**TINY)
         # Algorithm 1, line 10: fine-tune the stacked G on raw pixels, D fixed.

@@ -6,7 +6,13 @@ import pytest
 
 from fer_zoo.data.faceset import FaceSet
 from fer_zoo.recipes.gasca import pairs
-from fer_zoo.recipes.gasca.train import resolve_config, stage_pairs, train
+from fer_zoo.recipes.gasca.train import (
+    _dataset,
+    classifier_learning_rate,
+    resolve_config,
+    stage_pairs,
+    train,
+)
 from fer_zoo.testing import TestCase
 
 
@@ -101,3 +107,26 @@ class TrainTest(TestCase):
         self.assertAlmostEqual(summary["reconstruction"][0], again["reconstruction"][0], places=2)
         saved = json.loads(open(os.path.join(out, "summary.json")).read())
         self.assertEqual(saved["variant"], "gasca2")
+
+
+class ClassifierOptionsTest(TestCase):
+    def test_augmented_dataset_changes_images_not_labels(self):
+        x = np.linspace(-1, 1, 4 * 16 * 16).reshape(4, 16, 16, 1).astype("float32")
+        y = np.arange(4)
+        plain = next(iter(_dataset(x, y, 4, 0, shuffle=False)))
+        augmented = next(iter(_dataset(x, y, 4, 0, shuffle=False, augment="standard")))
+        self.assertAllEqual(plain[1], augmented[1])
+        self.assertEqual(augmented[0].shape, (4, 16, 16, 1))
+        self.assertFalse(np.allclose(plain[0], augmented[0]))
+        self.assertTrue(np.all(np.abs(augmented[0]) <= 1.0))
+
+    def test_cosine_schedule_decays_to_zero(self):
+        cfg = resolve_config("kdef", classifier_schedule="cosine", classifier_epochs=3)
+        schedule = classifier_learning_rate(cfg, steps_per_epoch=10)
+        self.assertAllClose(schedule(0), cfg["classifier_learning_rate"])
+        self.assertLess(float(schedule(15)), cfg["classifier_learning_rate"])
+        self.assertAllClose(schedule(30), 0.0)
+        constant = resolve_config("kdef", classifier_schedule="constant")
+        self.assertEqual(classifier_learning_rate(constant, 10), constant["classifier_learning_rate"])
+        with pytest.raises(ValueError, match="classifier_schedule"):
+            classifier_learning_rate(resolve_config("kdef", classifier_schedule="step"), 10)
