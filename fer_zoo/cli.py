@@ -370,7 +370,7 @@ def cmd_demo(args):
             f"Unknown demo(s) {', '.join(unknown)}. Available: {', '.join(DEMOS)}.", exit_code=2
         )
     _quiet_tensorflow()
-    rows, failed = [], []
+    failed, blocks = [], []
     for name in names:
         out_dir = pathlib.Path(args.out) / name
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -381,15 +381,33 @@ def cmd_demo(args):
             if args.debug:
                 raise
             failed.append(name)
-            rows.append([name, f"FAILED: {type(error).__name__}: {error}"[:100], ""])
+            blocks.append((name, {}, [], f"FAILED: {type(error).__name__}: {error}"[:200]))
             continue
         metrics, figures = _split_demo_result(result)
-        rows.append([name, ", ".join(f"{k}={v}" for k, v in metrics.items()) or "-",
-                     ", ".join(figures) or "-"])
-    _print_table(rows, ["recipe", "metrics", "figures"])
+        (out_dir / "demo_summary.json").write_text(
+            json.dumps({"metrics": metrics, "figures": figures}, indent=2)
+        )
+        blocks.append((name, metrics, figures, None))
+    # One block per recipe: a wide single-line table is unreadable with per-yaw metric lists.
+    for name, metrics, figures, failure in blocks:
+        print(f"\n{name}")
+        if failure:
+            print(f"  {failure}")
+            continue
+        shown = list(metrics.items())[:_DEMO_METRICS_SHOWN]
+        width = max((len(k) for k, _ in shown), default=0)
+        for key, value in shown:
+            print(f"  {key:<{width}}  {value}")
+        if len(metrics) > len(shown):
+            print(f"  ... {len(metrics) - len(shown)} more in {pathlib.Path(args.out) / name / 'demo_summary.json'}")
+        for figure in figures:
+            print(f"  figure: {figure}")
     if failed:
         raise CommandError(f"demo failed for: {', '.join(failed)}")
     return 0
+
+
+_DEMO_METRICS_SHOWN = 12
 
 
 def _split_demo_result(result):
@@ -401,8 +419,8 @@ def _split_demo_result(result):
             for key, item in value.items():
                 visit(f"{prefix}.{key}" if prefix else str(key), item)
         elif isinstance(value, list | tuple):
-            for item in value:
-                visit(prefix, item)
+            for index, item in enumerate(value):
+                visit(f"{prefix}[{index}]" if len(value) > 1 else prefix, item)
         elif isinstance(value, str | os.PathLike) and str(value).lower().endswith((".png", ".jpg", ".gif", ".mp4")):
             figures.append(str(value))
         elif isinstance(value, bool | int | float) or type(value).__name__.startswith(("float", "int")):

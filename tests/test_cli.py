@@ -1,6 +1,7 @@
 """The `fer-zoo` command: parsing, one-line errors, and each command's wiring (tiny models)."""
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -187,7 +188,10 @@ def test_demo_summary_and_failures(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(fer_zoo.recipes, "get_demo", fake_demo)
     assert cli.main(["demo", "--recipes", "gasca,jpem", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "metrics.accuracy=0.9123" in out and f"{tmp_path}/gasca/fig.png" in out
+    assert re.search(r"^  metrics\.accuracy +0\.9123$", out, re.M)
+    assert f"figure: {tmp_path}/gasca/fig.png" in out
+    summary = json.loads((tmp_path / "jpem" / "demo_summary.json").read_text())
+    assert summary == {"metrics": {"metrics.accuracy": 0.9123}, "figures": [f"{tmp_path}/jpem/fig.png"]}
     assert cli.main(["demo", "--recipes", "gasca,fesr", "--out", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert "FAILED: RuntimeError: boom" in captured.out
