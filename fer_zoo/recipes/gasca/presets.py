@@ -1,5 +1,6 @@
 """GASCA presets for `fer_zoo.load`: CNN2a (`gasca2`, the default), CNN1 (`gasca1`) and the
-stacked generator as a pose/illumination normaliser (`gasca2-normalizer`).
+stacked generator as a pose/illumination normaliser (`gasca2-normalizer`), and the in-the-wild
+`gasca2-fer2013` (gasca2 fine-tuned on FER2013, `fer_zoo.recipes.gasca.fer2013`).
 
 Weights were trained with `fer_zoo.recipes.gasca.train` (config "kdef") on KDEF poses -45/0/+45:
 `gasca2` and `gasca2-normalizer` on all 60 identities, `gasca1` on the 48 training identities of
@@ -22,6 +23,12 @@ PAPER = (
 KDEF_LICENCE = (
     "Weights derived from KDEF (Karolinska Directed Emotional Faces): non-commercial research "
     "use only, under the KDEF terms of use; not for commercial use or redistribution as a product."
+)
+
+FER2013_LICENCE = (
+    "Weights derived from FER2013 (ICML 2013 Representation Learning challenge, Kaggle): research "
+    "use only under the challenge / Kaggle terms; initialised from KDEF-derived weights, so the "
+    "KDEF non-commercial research-only terms apply too."
 )
 
 # The shipped (CPU-sized) configuration: 48 px grey faces, 4 layers (3 ConvMLP + 1 HalfConv).
@@ -125,6 +132,27 @@ PRESETS = {
             "image of the same person, session and expression, plus relit inputs",
             protocol="Reconstruction L1 to the frontal target, same recipe on 12 held-out identities",
             accuracy={"held_out_l1_to_frontal_by_yaw": {"-45": 0.208, "0": 0.194, "45": 0.208}},
+        ),
+    },
+    "gasca2-fer2013": {
+        "architecture": "gasca_classifier",
+        "config": {"name": "cnn2a", **KDEF_CONFIG},
+        "weights": "gasca2_cnn2b_fer2013.weights.h5",
+        "sha256": "26e3d6577c5c7c5fc109eca28c74e2f0da5317c2979d6d75bcb253ea96d54028",
+        "metadata": _metadata(
+            "classification",
+            "CNN2b-style in-the-wild classifier: the gasca2 network (encoder GASCA2-pretrained "
+            "on KDEF, then fine-tuned on KDEF) fine-tuned for 7-class expression recognition "
+            "on FER2013 train. The paper's CNN2b is pre-trained on its own corpora instead.",
+            "gasca2-fer2013.md",
+            training_data="FER2013 train (28,709 in-the-wild 48x48 grey faces, used as given), "
+            "initialised from the gasca2 preset (KDEF)",
+            protocol="validated on PublicTest (3,589 images) every epoch; model selection on it, "
+            "so slightly optimistic; one seed",
+            training_command="python -m fer_zoo.recipes.gasca.fer2013 fer2013_train_48.npz "
+            "fer2013_publictest_48.npz OUT --epochs 25",
+            accuracy={"publictest": 0.4714, "best_epoch": 21, "epochs": 25, "same_network_from_scratch_publictest": 0.5026, "fer_package_published": 0.66, "fer_package_measured_1000_publictest": 0.534},
+            licence=FER2013_LICENCE,
         ),
     },
 }
