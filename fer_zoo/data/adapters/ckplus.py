@@ -131,21 +131,12 @@ def _original(root, images_dir, emotion_dir, last_n, first_as_neutral, class_nam
 
 def _class_folders(root, class_names):
     paths, records = [], []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            expression = common.expression_index(class_dir.name, class_names)
-        except ValueError as error:
-            raise common.LayoutError(
-                f"CK+: folder {class_dir} is not an expression name. Expected layout:\n{LAYOUT}"
-            ) from error
-        if expression < 0:
-            continue
-        for path in common.list_images(class_dir):
-            match = _FRAME.search(path.stem)
-            subject = match.group(1).upper() if match else "unknown"
-            sequence = f"{subject}/{match.group(2)}" if match else "unknown"
-            paths.append(path)
-            records.append(
-                (expression, subject, sequence, int(match.group(3)) if match else -1, np.nan)
-            )
+    for expression, path in common.class_folder_images(root, class_names, "CK+", LAYOUT):
+        match = _FRAME.search(path.stem)
+        subject = match.group(1).upper() if match else "unknown"
+        sequence = f"{subject}/{match.group(2)}" if match else "unknown"
+        paths.append(path)
+        records.append(
+            (expression, subject, sequence, int(match.group(3)) if match else -1, np.nan)
+        )
     return paths, records

@@ -92,6 +92,25 @@ def list_images(root, recursive=True):
     return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def class_folder_images(folder, class_names, dataset, layout):
+    """Yields `(expression index, image path)` from `folder/<class name>/*` in sorted order.
+
+    Folders of dropped classes (index -1, e.g. contempt) are skipped; a folder that names no
+    expression raises `LayoutError` showing the expected layout.
+    """
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        try:
+            expression = expression_index(class_dir.name, class_names)
+        except ValueError as error:
+            raise LayoutError(
+                f"{dataset}: folder {class_dir} is not an expression name. Expected layout:\n{layout}"
+            ) from error
+        if expression < 0:
+            continue
+        for path in list_images(class_dir):
+            yield expression, path
+
+
 def empty_error(dataset, root, layout, detail=""):
     return LayoutError(
         f"{dataset}: no usable images found under {root}{' (' + detail + ')' if detail else ''}. "

@@ -65,19 +65,12 @@ def load_folder(
         groups = [(-1, root)]
     paths, expressions, splits = [], [], []
     for split, folder in groups:
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            try:
-                expression = common.expression_index(class_dir.name, class_names)
-            except ValueError as error:
-                raise common.LayoutError(
-                    f"folder: {class_dir} is not an expression class folder. Expected layout:\n{FOLDER_LAYOUT}"
-                ) from error
-            if expression < 0:
-                continue
-            for path in common.list_images(class_dir):
-                paths.append(path)
-                expressions.append(expression)
-                splits.append(split)
+        for expression, path in common.class_folder_images(
+            folder, class_names, "folder", FOLDER_LAYOUT
+        ):
+            paths.append(path)
+            expressions.append(expression)
+            splits.append(split)
     if not paths:
         raise common.empty_error("folder", root, FOLDER_LAYOUT)
     labels = common.as_label_arrays({"expression": expressions, "split": splits}, len(paths))
