@@ -137,15 +137,59 @@ def _cascade(name):
     return cascade
 
 
-def _detect(cascade_name, grey, min_size, min_neighbors=5):
+def _detect(cascade_name, grey, min_size, min_neighbors=5, scale_factor=1.1):
     boxes, _, weights = _cascade(cascade_name).detectMultiScale3(
         grey,
-        scaleFactor=1.1,
+        scaleFactor=scale_factor,
         minNeighbors=min_neighbors,
         minSize=(min_size, min_size),
         outputRejectLevels=True,
     )
     return [(tuple(int(v) for v in b), float(w)) for b, w in zip(boxes, np.ravel(weights))]
+
+
+class _DetectionImage:
+    """The grey image the cascades search, shrunk so that the smallest face we look for spans
+    `face_px` pixels (Haar cascades work on 20-24 px windows, so searching a 1080p photo at full
+    resolution for 200 px faces is wasted time). Boxes are mapped back to source pixels.
+
+    `raw` is the plain grey image (the first, cheapest pass: histogram equalisation amplifies
+    background texture into many more candidate windows and makes the cascade ~1.6x slower);
+    `equalised` (computed on first use) serves the fallback passes for dark or low-contrast
+    photos.
+    """
+
+    def __init__(self, rgb, min_face, face_px, scale_factor=1.1):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        self.min_size = max(12, int(min_face * min(grey.shape[:2])))
+        self.scale = min(1.0, face_px / self.min_size) if face_px else 1.0
+        if self.scale < 1.0:
+            grey = cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        self.raw = grey
+        self.search_size = max(12, int(round(self.min_size * self.scale)))
+        self.scale_factor = scale_factor
+        self._equalised = None
+
+    @property
+    def equalised(self):
+        if self._equalised is None:
+            self._equalised = cv2.equalizeHist(self.raw)
+        return self._equalised
+
+    def detect(self, cascade_name, equalised=False, mirrored=False, min_neighbors=5, scale_factor=None):
+        """`[(box, score), ...]` in source pixels."""
+        scale_factor = scale_factor or self.scale_factor
+        grey = self.equalised if equalised else self.raw
+        if mirrored:
+            grey = np.ascontiguousarray(grey[:, ::-1])
+        width = grey.shape[1]
+        found = []
+        for (x, y, w, h), score in _detect(cascade_name, grey, self.search_size, min_neighbors, scale_factor):
+            if mirrored:
+                x = width - x - w
+            box = tuple(int(round(v / self.scale)) for v in (x, y, w, h))
+            found.append((box, score))
+        return found
 
 
 @dataclasses.dataclass
@@ -196,6 +240,14 @@ class FacePreprocessor:
         eye_y: vertical eye position in the output, fraction of the side (aligned faces).
         eye_distance: distance between the eyes in the output, fraction of the side.
         max_faces: at most this many faces per image (largest first).
+        detect_face_px: the cascades search a copy of the image shrunk so that the smallest
+            face (`min_face`) spans this many pixels (never enlarged); `None` searches at full
+            resolution. 36 keeps the detection rate of full resolution at a fraction of the
+            cost (docs/performance.md).
+        scale_factor: pyramid step of the first (frontal) cascade pass.
+        fallback_scale_factor: pyramid step of the fallback passes (second frontal cascade on the
+            equalised image, profiles): coarser, because they only run when the first pass found
+            nothing.
 
     Example:
     ```python
@@ -218,6 +270,9 @@ class FacePreprocessor:
         eye_y=0.38,
         eye_distance=0.36,
         max_faces=8,
+        detect_face_px=30,
+        scale_factor=1.15,
+        fallback_scale_factor=1.2,
     ):
         detectors = tuple(detectors)
         unknown = [d for d in detectors if d not in DETECTORS]
@@ -237,6 +292,14 @@ class FacePreprocessor:
         self.eye_y = float(eye_y)
         self.eye_distance = float(eye_distance)
         self.max_faces = int(max_faces)
+        if detect_face_px is not None and int(detect_face_px) < 20:
+            raise ValueError(f"detect_face_px must be >= 20 (the cascades' window) or None, got {detect_face_px}.")
+        self.detect_face_px = None if detect_face_px is None else int(detect_face_px)
+        for name, value in (("scale_factor", scale_factor), ("fallback_scale_factor", fallback_scale_factor)):
+            if not 1.0 < float(value) <= 2.0:
+                raise ValueError(f"{name} must be in (1, 2], got {value}.")
+        self.scale_factor = float(scale_factor)
+        self.fallback_scale_factor = float(fallback_scale_factor)
 
     def get_config(self):
         return {
@@ -250,6 +313,9 @@ class FacePreprocessor:
             "eye_y": self.eye_y,
             "eye_distance": self.eye_distance,
             "max_faces": self.max_faces,
+            "detect_face_px": self.detect_face_px,
+            "scale_factor": self.scale_factor,
+            "fallback_scale_factor": self.fallback_scale_factor,
         }
 
     @classmethod
@@ -284,9 +350,9 @@ class FacePreprocessor:
         max_faces = self.max_faces if max_faces is None else max_faces
         if self.assume_cropped:
             return [self._passthrough(rgb)]
-        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        search = _DetectionImage(rgb, self.min_face, self.detect_face_px, self.scale_factor)
         for stage in self.detectors:
-            found = getattr(self, f"_stage_{stage}")(rgb, grey)
+            found = getattr(self, f"_stage_{stage}")(rgb, search)
             if found:
                 found.sort(key=lambda r: -r.box[2] * r.box[3])
                 return [self._finish(rgb, r) for r in found[:max_faces]]
@@ -298,36 +364,28 @@ class FacePreprocessor:
         return self._warp(rgb, result.transform, size or self.size, channels or self.channels)
 
     # -- stages ---------------------------------------------------------------------------------
-    def _min_size(self, grey):
-        return max(12, int(self.min_face * min(grey.shape[:2])))
-
-    def _stage_frontal(self, rgb, grey):
-        min_size = self._min_size(grey)
-        boxes = _detect("haarcascade_frontalface_default.xml", grey, min_size)
+    def _stage_frontal(self, rgb, search):
+        boxes = search.detect("haarcascade_frontalface_default.xml")
         if not boxes:
-            boxes = _detect("haarcascade_frontalface_alt2.xml", grey, min_size, min_neighbors=3)
+            boxes = search.detect(
+                "haarcascade_frontalface_alt2.xml", equalised=True, min_neighbors=3,
+                scale_factor=self.fallback_scale_factor,
+            )
         return [FaceResult(b, None, "frontal", score=w) for b, w in _non_overlapping(boxes)]
 
-    def _stage_profile(self, rgb, grey):
-        min_size = self._min_size(grey)
-        width = grey.shape[1]
-        boxes = _detect("haarcascade_profileface.xml", grey, min_size, min_neighbors=4)
+    def _stage_profile(self, rgb, search):
         # The cascade only knows one side; the mirror image finds the other.
-        for (x, y, w, h), score in _detect(
-            "haarcascade_profileface.xml",
-            np.ascontiguousarray(grey[:, ::-1]),
-            min_size,
-            min_neighbors=4,
-        ):
-            boxes.append(((width - x - w, y, w, h), score))
+        options = {"equalised": True, "min_neighbors": 4, "scale_factor": self.fallback_scale_factor}
+        boxes = search.detect("haarcascade_profileface.xml", **options)
+        boxes += search.detect("haarcascade_profileface.xml", mirrored=True, **options)
         return [FaceResult(b, None, "profile", score=s) for b, s in _non_overlapping(boxes)]
 
-    def _stage_foreground(self, rgb, grey):
+    def _stage_foreground(self, rgb, search):
         box = foreground_face_box(rgb)
         return [] if box is None else [FaceResult(box, None, "foreground")]
 
-    def _stage_centre(self, rgb, grey):
-        height, width = grey.shape[:2]
+    def _stage_centre(self, rgb, search):
+        height, width = rgb.shape[:2]
         side = int(0.6 * min(height, width))
         x = (width - side) // 2
         y = max(0, int(0.45 * height) - side // 2)
@@ -422,6 +480,10 @@ def _eye_transform(eyes, eye_y, eye_distance):
     )
 
 
+EYE_SEARCH_FACE_PX = 160.0
+EYE_SCALE_FACTOR = 1.1
+
+
 def find_eyes(rgb, box):
     """Eye centres `((x, y) image-left, (x, y) image-right)` inside a frontal face box, or None.
 
@@ -429,20 +491,30 @@ def find_eyes(rgb, box):
     roughly level, on both sides of the box centre and 25-60% of the box width apart.
     """
     x, y, w, h = box
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    top = grey[y + int(0.15 * h) : y + int(0.6 * h), x : x + w]
+    top_y = y + int(0.15 * h)
+    top = rgb[max(0, top_y) : y + int(0.6 * h), max(0, x) : x + w]
     if top.size == 0:
         return None
+    top = cv2.cvtColor(np.ascontiguousarray(top), cv2.COLOR_RGB2GRAY)
+    # Eyes are found as well in a face EYE_SEARCH_FACE_PX wide as in a larger one, at a fraction
+    # of the cost.
+    scale = min(1.0, EYE_SEARCH_FACE_PX / w)
+    if scale < 1.0:
+        top = cv2.resize(top, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     top = cv2.equalizeHist(top)
-    min_eye = max(6, int(0.12 * w))
+    face_w = w * scale
+    min_eye = max(6, int(0.12 * face_w))
     found = _cascade("haarcascade_eye.xml").detectMultiScale(
         top,
-        scaleFactor=1.1,
+        scaleFactor=EYE_SCALE_FACTOR,
         minNeighbors=4,
         minSize=(min_eye, min_eye),
-        maxSize=(int(0.4 * w),) * 2,
+        maxSize=(int(0.4 * face_w),) * 2,
     )
-    centres = [(x + ex + ew / 2.0, y + int(0.15 * h) + ey + eh / 2.0) for ex, ey, ew, eh in found]
+    centres = [
+        (max(0, x) + (ex + ew / 2.0) / scale, max(0, top_y) + (ey + eh / 2.0) / scale)
+        for ex, ey, ew, eh in found
+    ]
     left = [c for c in centres if c[0] < x + 0.5 * w]
     right = [c for c in centres if c[0] >= x + 0.5 * w]
     best = None

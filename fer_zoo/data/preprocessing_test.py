@@ -38,6 +38,24 @@ def test_frontal_detection_and_eye_alignment(frontal_photo):
     assert bigger.shape == (48, 48, 3)
 
 
+def test_search_on_a_shrunken_copy_maps_boxes_back_to_source_pixels(frontal_photo):
+    # A 3x larger photo: the face (384 px) is searched in a copy shrunk to ~1/4 of the side.
+    big = cv2.resize(frontal_photo, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    fast = FacePreprocessor(size=32, detect_face_px=30).first(big)
+    exact = FacePreprocessor(size=32, detect_face_px=None, scale_factor=1.1).first(big)
+    assert fast.method == exact.method == "frontal"
+    fx, fy, fw, fh = fast.box
+    ex, ey, ew, eh = exact.box
+    # Same face, in source pixels: centres within 10% of the face side, sizes within 20%.
+    assert abs((fx + fw / 2) - (ex + ew / 2)) < 0.1 * ew and abs((fy + fh / 2) - (ey + eh / 2)) < 0.1 * eh
+    assert 0.8 < fw / ew < 1.25
+    assert 180 <= fx + fw / 2 <= 564 and 108 <= fy + fh / 2 <= 492  # on the pasted face
+    with pytest.raises(ValueError, match="detect_face_px"):
+        FacePreprocessor(detect_face_px=8)
+    with pytest.raises(ValueError, match="scale_factor"):
+        FacePreprocessor(scale_factor=1.0)
+
+
 def test_no_face_is_a_clear_result_not_a_crash():
     blank = np.full((80, 80, 3), 128, np.uint8)
     pre = FacePreprocessor(size=16)
