@@ -87,6 +87,13 @@ def bench_preset(name, work_dir, quick=False, tflite=True):
     return result
 
 
+def _accuracy(predicted_names, labels):
+    """Share of photos whose (largest) face got the true expression; a missed face is wrong."""
+    from fer_zoo.data.faceset import EXPRESSIONS
+
+    return float(np.mean([name == EXPRESSIONS[y] for name, y in zip(predicted_names, labels)]))
+
+
 def bench_recognizer(model, photos, labels, repeats=2):
     """Photos/s (one face each) through `fer_zoo.Recognizer`: detection, alignment, classification."""
     from fer_zoo.zoo import Recognizer
@@ -104,14 +111,18 @@ def bench_recognizer(model, photos, labels, repeats=2):
     # The same photos classified one batch call after the detector: the share of detection.
     detect = timed(lambda: [recognizer.detector(p) for p in photos], warmup=0, repeats=repeats)
     faces = sum(len(r.faces) for r in found)
+    largest = [max(r.faces, key=lambda f: f.box[2] * f.box[3]).label if r.faces else None for r in found]
     return {
         "photos": len(photos), "faces_found": faces, "ms_per_photo": t["median_s"] / len(photos) * 1e3,
         "photos_per_s": len(photos) / t["median_s"],
+        "ms_per_face": t["median_s"] / max(faces, 1) * 1e3,
         "detect_align_ms_per_photo": detect["median_s"] / len(photos) * 1e3,
+        "photos_with_face": sum(bool(r.faces) for r in found),
+        "accuracy": _accuracy(largest, labels),
     }
 
 
-def bench_fer_package(photos, repeats=2):
+def bench_fer_package(photos, labels=None, repeats=2):
     """The `fer` package (FER2013 mini-Xception + Haar cascade) on the same photos."""
     import cv2
 
@@ -136,11 +147,24 @@ def bench_fer_package(photos, repeats=2):
     # Classification alone on pre-cut faces: give fer the box so its detector is skipped.
     t_cls = timed(lambda: [detector.detect_emotions(b, face_rectangles=rects) for b in batch[:8]],
                   warmup=1, repeats=repeats)
-    return {
-        "photos": len(photos), "faces_found": sum(len(r) for r in found),
+    faces = sum(len(r) for r in found)
+    out = {
+        "photos": len(photos), "faces_found": faces,
         "ms_per_photo": t["median_s"] / len(photos) * 1e3, "photos_per_s": len(photos) / t["median_s"],
+        "ms_per_face": t["median_s"] / max(faces, 1) * 1e3,
+        "photos_with_face": sum(bool(r) for r in found),
         "classify_ms_per_face": t_cls["median_s"] / 8 * 1e3,
     }
+    if labels is not None:
+        largest = []
+        for faces_in_photo in found:
+            if not faces_in_photo:
+                largest.append(None)
+                continue
+            face = max(faces_in_photo, key=lambda f: f["box"][2] * f["box"][3])
+            largest.append(max(face["emotions"], key=face["emotions"].get))
+        out["accuracy"] = _accuracy(largest, labels)
+    return out
 
 
 def fer2013_accuracy(path, preset=None, limit=700):
@@ -208,7 +232,7 @@ def run(quick=False, fer2013=None, work_dir=None, log=print):
         except Exception as error:
             results["recognizer"].append({"preset": name, "error": f"{type(error).__name__}: {str(error)[:300]}"})
         log(f"[inference] recognizer {name}: {results['recognizer'][-1]}")
-    results["fer"] = bench_fer_package(photos, 1 if quick else 3)
+    results["fer"] = bench_fer_package(photos, labels, 1 if quick else 3)
     log(f"[inference] fer: {results['fer']}")
     if fer2013:
         preset = next((n for n in presets if "fer2013" in n), None)

@@ -180,20 +180,29 @@ def inference_section(results):
 def per_photo_section(results):
     inf = results.get("inference") or {}
     rows = []
+
+    def found(r):
+        return f"{r['faces_found']} in {r.get('photos_with_face', '?')}/{r['photos']}"
+
+    def accuracy(r):
+        return fmt(100 * r["accuracy"]) + " %" if "accuracy" in r else "-"
+
     for r in inf.get("recognizer", []):
         if "error" in r:
-            rows.append([f"fer_zoo.Recognizer({r['preset']})", "failed: " + r["error"][:100], "-", "-", "-"])
+            rows.append([f"fer_zoo.Recognizer({r['preset']})", "failed: " + r["error"][:100]] + ["-"] * 5)
             continue
         rows.append([f"fer_zoo.Recognizer({r['preset']!r}) [{r['weights']}]", fmt(r["ms_per_photo"]),
-                     fmt(r["photos_per_s"]), fmt(r["detect_align_ms_per_photo"]), f"{r['faces_found']}/{r['photos']}"])
+                     fmt(r.get("ms_per_face")), fmt(r["photos_per_s"]), fmt(r["detect_align_ms_per_photo"]),
+                     found(r), accuracy(r)])
     fer = inf.get("fer")
     if fer and "error" not in fer:
-        rows.append(["fer.FER(mtcnn=False) (mini-Xception, Haar)", fmt(fer["ms_per_photo"]), fmt(fer["photos_per_s"]),
-                     "-", f"{fer['faces_found']}/{fer['photos']}"])
+        rows.append(["fer.FER(mtcnn=False) (mini-Xception, Haar)", fmt(fer["ms_per_photo"]), fmt(fer.get("ms_per_face")),
+                     fmt(fer["photos_per_s"]), "-", found(fer), accuracy(fer)])
     elif fer:
-        rows.append(["fer.FER(mtcnn=False)", "failed: " + fer["error"][:100], "-", "-", "-"])
-    text = markdown_table(["pipeline (one face per photo)", "ms / photo", "photos/s", "of which detect+align ms",
-                           "faces found"], rows)
+        rows.append(["fer.FER(mtcnn=False)", "failed: " + fer["error"][:100]] + ["-"] * 5)
+    text = markdown_table(["pipeline (one face per photo)", "ms / photo", "ms / face found", "photos/s",
+                           "of which detect+align ms", "faces found (in photos)",
+                           "expression accuracy on these photos"], rows)
     if fer and "classify_ms_per_face" in fer:
         text += f"\n\n`fer` classification alone (box given, detector skipped): {fmt(fer['classify_ms_per_face'], 2)} ms/face."
     f13 = inf.get("fer2013")

@@ -17,25 +17,43 @@ KDEF_LICENCE = (
     "only, under the KDEF terms of use; code Apache-2.0."
 )
 
-# Widths of the CPU-sized presets (the `small` training config at 64 px).
+# Widths of the CPU-sized presets, frozen here: they were trained with the "small" widths of
+# the time (the training config may change; the shipped weights fit only these shapes).
 SMALL_LIGHT_CNN = {"widths": (16, 32, 48, 32, 32), "blocks": (1, 2, 3, 4), "embedding_dim": 128}
+PRESET_NETWORK = {
+    "image_size": 32,
+    "latent_dim": 64,
+    "encoder_widths": (32, 64, 128),
+    "decoder_widths": (128, 64, 32),
+    "critic_widths": (32, 64, 128),
+    "critic_class_width": 128,
+    "latent_critic_widths": (64, 32, 16),
+    "recognizer_conv_widths": (64, 128),
+    "recognizer_dense_widths": (256, 128),
+    "dropout": 0.5,
+}
 
 
 def build_fesr_recognizer(
     input_size=64,
     channels=1,
     num_classes=7,
-    network="small",
+    network=None,
     light_cnn_widths=SMALL_LIGHT_CNN["widths"],
     light_cnn_blocks=SMALL_LIGHT_CNN["blocks"],
     embedding_dim=SMALL_LIGHT_CNN["embedding_dim"],
 ):
-    """R = R_cls(R_ext(x)): Light CNN-29 Conv1..Pool3 (frozen) + Table II head; softmax output."""
+    """R = R_cls(R_ext(x)): Light CNN-29 Conv1..Pool3 (frozen) + Table II head; softmax output.
+
+    `network` is a `models.NETWORK_CONFIGS` name or dict (None: the presets' frozen widths,
+    `PRESET_NETWORK`); a run trained with `config="small"` loads into `network="small"` and
+    its `light_cnn_widths`.
+    """
     identity_net = light_cnn.build_light_cnn29(
         input_size, channels, tuple(light_cnn_widths), tuple(light_cnn_blocks), embedding_dim
     )
     trunk = light_cnn.light_cnn_trunk(identity_net)
-    cfg = models.network_config(network, image_size=input_size)
+    cfg = models.network_config(network or PRESET_NETWORK, image_size=input_size)
     head, r_cls = models.build_recognizer_head(
         trunk.output_shape[1:], cfg["recognizer_conv_widths"], cfg["recognizer_dense_widths"],
         cfg["dropout"], num_classes,
@@ -44,13 +62,13 @@ def build_fesr_recognizer(
     return recognizer
 
 
-def build_fesr_generator(image_size=64, channels=1, num_classes=7, network="small", decoder_widths=None):
+def build_fesr_generator(image_size=64, channels=1, num_classes=7, network=None, decoder_widths=None):
     """G_dec: `[latent (64), expression code u (K)]` -> face; u = intensity * (2 * one_hot - 1)
     (`fer_zoo.layers.ExpressionIntensityCode`), latent = g(x) or z ~ U(-1, 1)^64."""
     overrides = {"image_size": image_size}
     if decoder_widths is not None:
         overrides["decoder_widths"] = tuple(decoder_widths)
-    cfg = models.network_config(network, **overrides)
+    cfg = models.network_config(network or PRESET_NETWORK, **overrides)
     return models.build_decoder(image_size, channels, cfg["decoder_widths"], cfg["latent_dim"], num_classes)
 
 
@@ -66,7 +84,6 @@ PRESETS = {
             "input_size": 32,
             "channels": 1,
             "num_classes": 7,
-            "network": "small",
             "light_cnn_blocks": [1, 1, 1, 1],
         },
         "weights": "fesr_kdef32.weights.h5",
@@ -100,7 +117,7 @@ PRESETS = {
     },
     "fesr-generator": {
         "architecture": "fesr_generator",
-        "config": {"image_size": 32, "channels": 1, "num_classes": 7, "network": "small"},
+        "config": {"image_size": 32, "channels": 1, "num_classes": 7},
         "weights": "fesr_generator_synthfer32.weights.h5",
         "sha256": "22349a0f579e95726c7c08732ea1e620e40fa844058787d663d32252fbb7332c",
         "metadata": {

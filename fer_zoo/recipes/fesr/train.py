@@ -37,7 +37,7 @@ CONFIGS = {
         "beta_1": 0.5,
         "beta_2": 0.999,
         "identity_learning_rate": 1e-3,
-        "light_cnn_widths": (16, 32, 48, 32, 32),
+        "light_cnn_widths": (8, 16, 24, 16, 16),
         "light_cnn_blocks": (1, 2, 3, 4),
         "embedding_dim": 128,
         "light_cnn_checkpoint": None,

@@ -64,10 +64,11 @@ class TrainTest(TestCase):
         again = train(random_faces(), out, variant="JL", verbose=0, **TINY)
         self.assertEqual(again["accuracy"], summary["accuracy"])
 
-        # The saved recognizer loads safely and its weights fit the `fesr` preset builder.
+        # The saved recognizer loads safely and its weights fit the `fesr` preset builder given
+        # the run's network config.
         trained = keras.models.load_model(summary["recognizer"], safe_mode=True)
         built = presets.build_fesr_recognizer(
-            input_size=16, light_cnn_widths=TINY["light_cnn_widths"],
+            input_size=16, network="small", light_cnn_widths=TINY["light_cnn_widths"],
             light_cnn_blocks=TINY["light_cnn_blocks"], embedding_dim=TINY["embedding_dim"],
         )
         path = str(out / "r.weights.h5")

@@ -35,13 +35,14 @@ NETWORK_CONFIGS = {
     },
     "small": {
         "image_size": 32,
-        "encoder_filters": (32, 64, 128),
-        "decoder_filters": (64, 32, 16),
+        "encoder_filters": (24, 48, 96),
+        "decoder_filters": (48, 24, 12),
         "code_dim": 50,
         "att_filters": (16, 32, 64),
         "att_dense_units": 64,
         "identity_units": (64, 32, 16),
-        "classifier_filters": (16, 32, 64, 64, 64),
+        # Narrow early blocks: at 64 px the first two blocks carried most of the step's FLOPs.
+        "classifier_filters": (8, 16, 32, 64, 64),
         "classifier_convs": (2, 2, 4, 4, 4),
         "classifier_dense_units": (128, 128),
         "classifier_batch_norm": True,

@@ -8,7 +8,6 @@ command, data and per-pose results are in docs/jpem.md and the model cards.
 
 from fer_zoo.data.faceset import EXPRESSIONS
 from fer_zoo.recipes.jpem.models import (
-    NETWORK_CONFIGS,
     build_classifier,
     build_generator_from_config,
 )
@@ -28,25 +27,26 @@ KDEF_LICENCE = (
 )
 KDEF_POSES = [-90.0, -45.0, 0.0, 45.0, 90.0]  # yaw of pose classes 0..4 (KDEF FL, HL, S, HR, FR)
 
-_SMALL = NETWORK_CONFIGS["small"]
+# The presets' networks, frozen here: they were trained with the "small" widths of the time
+# (the training config may change; the shipped weights fit only these shapes).
 CLASSIFIER_CONFIG = {
     "image_size": 32,
     "channels": 1,
     "num_expressions": 7,
-    "classifier_filters": list(_SMALL["classifier_filters"]),
-    "classifier_convs": list(_SMALL["classifier_convs"]),
-    "classifier_dense_units": list(_SMALL["classifier_dense_units"]),
-    "dropout": _SMALL["classifier_dropout"],
-    "batch_norm": _SMALL["classifier_batch_norm"],
+    "classifier_filters": [16, 32, 64, 64, 64],
+    "classifier_convs": [2, 2, 4, 4, 4],
+    "classifier_dense_units": [128, 128],
+    "dropout": 0.2,
+    "batch_norm": True,
 }
 GENERATOR_CONFIG = {
     "image_size": 32,
     "channels": 1,
     "num_expressions": 7,
     "num_poses": 5,
-    "encoder_filters": list(_SMALL["encoder_filters"]),
-    "decoder_filters": list(_SMALL["decoder_filters"]),
-    "code_dim": _SMALL["code_dim"],
+    "encoder_filters": [32, 64, 128],
+    "decoder_filters": [64, 32, 16],
+    "code_dim": 50,
 }
 
 TRAINING_COMMAND = (
