@@ -90,11 +90,15 @@ class AdversarialRecipe(keras.Model):
             self._trackers[name].update_state(value)
         return {name: self._trackers[name].result() for name in self._trackers}
 
-    def compile(self, jit_compile=False, steps_per_execution=1, **optimizers):
+    def compile(self, jit_compile="auto", steps_per_execution=1, **optimizers):
         """Attach one optimizer per name in `optimizer_names` (`g_optimizer=...`, ...).
 
         Missing optimizers default to Adam(1e-4, beta_1=0.5). Each is wrapped for loss scaling
         when the dtype policy is mixed_float16.
+
+        `jit_compile="auto"` (Keras' rule) compiles the step with XLA when an accelerator is
+        visible and not on CPU-only machines, where XLA:CPU measured slower than TensorFlow's
+        oneDNN kernels for every recipe (docs/performance.md); pass True/False to force it.
         """
         # optimizer=None: Keras would otherwise attach an unused RMSprop that pollutes checkpoints.
         super().compile(

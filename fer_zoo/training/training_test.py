@@ -113,6 +113,17 @@ def test_compile_rejects_unknown_optimizer_names():
         ToyGAN().compile(e_optimizer=keras.optimizers.Adam())
 
 
+def test_xla_is_auto_off_on_cpu_and_can_be_forced():
+    model = ToyGAN()
+    model.compile()
+    has_accelerator = any(d.device_type != "CPU" for d in tf.config.list_physical_devices())
+    # Keras' "auto": XLA only with an accelerator (XLA:CPU was slower for every recipe here).
+    assert model.jit_compile is has_accelerator
+    forced = ToyGAN()
+    forced.compile(jit_compile=True)
+    assert forced.jit_compile is True
+
+
 class CrashAfter(keras.callbacks.Callback):
     def __init__(self, batches):
         super().__init__()
