@@ -28,7 +28,7 @@ def parse_args(argv=None):
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--modes", nargs="+", default=None,
-                        help="training modes (default: float32 xla, + mixed_float16 on GPU)")
+                        help="training modes (default: float32 xla, + mixed_float16 on GPU / mixed_bfloat16 on CPU)")
     parser.add_argument("--fer2013", default=None, metavar="PATH",
                         help="FER2013 folder with <class>/*.jpg: also report accuracy of `fer` (and of a fer2013 preset)")
     parser.add_argument("--xla-paper", action="store_true",

@@ -67,7 +67,8 @@ def bench_case(recipe, config, image_size, mode, batch_size=None, warmup=2, step
     """Throughput of one recipe / config / mode.
 
     Args:
-        mode: `"float32"`, `"xla"` (float32, `jit_compile=True`) or `"mixed_float16"`.
+        mode: `"float32"`, `"xla"` (float32, `jit_compile=True`), `"mixed_float16"` or
+            `"mixed_bfloat16"`.
 
     Returns:
         dict with `images_per_s` (batch items per second, median step), `step_s`, `first_step_s`,
@@ -84,7 +85,7 @@ def bench_case(recipe, config, image_size, mode, batch_size=None, warmup=2, step
     keras.backend.clear_session()
     gc.collect()
     previous = keras.config.dtype_policy().name
-    set_precision("mixed_float16" if mode == "mixed_float16" else "float32")
+    set_precision(mode if mode in ("mixed_float16", "mixed_bfloat16") else "float32")
     try:
         cfg = tuning.recipe_config(recipe, config, image_size)
         batch_size = int(batch_size or tuning.batch_size_of(recipe, cfg))
@@ -139,14 +140,18 @@ def plan(recipe, quick=False, modes=None, xla_paper=False, gpu=False):
     """`(config, image_size, label, mode, options)` of every case measured for `recipe`.
 
     XLA is measured on the small configurations; on the paper configurations only with
-    `xla_paper` (its CPU compilation of the big networks takes many minutes).
+    `xla_paper` (its CPU compilation of the big networks takes many minutes). Mixed precision is
+    mixed_float16 on a GPU and mixed_bfloat16 on a CPU (what `set_precision("mixed")` picks);
+    on a CPU only for the small configurations.
     """
-    modes = list(modes or (["float32", "xla"] + (["mixed_float16"] if gpu else [])))
+    modes = list(modes or (["float32", "xla"] + (["mixed_float16"] if gpu else ["mixed_bfloat16"])))
     out = []
     for config, image_size, label in cases(recipe, quick):
         paper = config == "paper"
         for mode in modes:
             if paper and mode == "xla" and (quick or not xla_paper):
+                continue
+            if paper and mode == "mixed_bfloat16" and not gpu:
                 continue
             options = {"warmup": 1 if paper else 2, "steps": (2 if quick else 3) if paper else (3 if quick else 7)}
             if quick and paper:
