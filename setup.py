@@ -31,6 +31,10 @@ setup(
     extras_require={
         "tune": ["keras-tuner>=1.4", "tensorboard"],
         "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"],
+        # The `fer` package compared against in benchmarks/ must be installed separately with
+        # `pip install --no-deps fer==25.10.3` (its own pins break TensorFlow 2.21); these are
+        # the imports it needs at run time.
+        "bench": ["requests", "pillow", "setuptools<81"],
         "test": [
             "pytest>=8", "pytest-xdist>=3", "ruff>=0.5", "nbmake>=1.5", "keras-tuner>=1.4",
             "tensorboard", "tf2onnx>=1.16", "onnxruntime>=1.17",
