@@ -349,14 +349,78 @@ def _compiled_forward(model):
     return forward
 
 
-def predict_probabilities(model, inputs, metadata=None, batch_size=64):
-    """Class probabilities (N, K) float32 for prepared model inputs, in one batched call."""
+class TFLiteForward:
+    """A single-output Keras model converted to TFLite, called on batches of any size.
+
+    For one or a few faces, the TFLite interpreter (XNNPACK kernels) costs about half of a
+    TensorFlow `tf.function` call, whose runtime overhead dominates for the small presets
+    (docs/performance.md). Conversion freezes the weights (about 1-2 s for the presets).
+    Calls are serialised with a lock: an interpreter is not thread-safe.
+
+    Args:
+        model: a functional `keras.Model` with one image input and one output.
+    """
+
+    def __init__(self, model):
+        import contextlib
+        import io
+        import threading
+
+        import tensorflow as tf
+
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"TFLiteForward needs one input and one output; {model.name} has "
+                             f"{len(model.inputs)} and {len(model.outputs)}.")
+        # from_keras_model freezes the variables (from_concrete_functions would leave variable
+        # reads that the interpreter runs as garbage); it prints an export summary: silence it.
+        with contextlib.redirect_stdout(io.StringIO()):
+            content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's move-to-LiteRT notice
+            self.interpreter = tf.lite.Interpreter(model_content=content)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        self.batch = None
+        self.lock = threading.Lock()
+
+    def __call__(self, x):
+        x = np.ascontiguousarray(x, np.float32)
+        with self.lock:
+            if x.shape[0] != self.batch:
+                self.interpreter.resize_tensor_input(self.input["index"], [x.shape[0], *self.input_shape])
+                self.interpreter.allocate_tensors()
+                self.batch = x.shape[0]
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            return self.interpreter.get_tensor(self.output_index).copy()
+
+
+_TFLITE_CACHE = weakref.WeakKeyDictionary()
+
+
+def tflite_forward(model):
+    """The model's cached `TFLiteForward` (converted on first use)."""
+    forward = _TFLITE_CACHE.get(model)
+    if forward is None:
+        forward = TFLiteForward(model)
+        _TFLITE_CACHE[model] = forward
+    return forward
+
+
+def predict_probabilities(model, inputs, metadata=None, batch_size=64, runtime="tf"):
+    """Class probabilities (N, K) float32 for prepared model inputs, in one batched call.
+
+    `runtime`: `"tf"` (a cached `tf.function`) or `"tflite"` (`tflite_forward(model)`).
+    """
     metadata = metadata or get_metadata(model)
     if len(inputs) == 0:
         return np.zeros((0, len(metadata["class_names"])), np.float32)
+    if runtime not in ("tf", "tflite"):
+        raise ValueError(f"runtime must be 'tf' or 'tflite', got {runtime!r}.")
     # A compiled direct call: `model.predict` builds a data pipeline per call, which dominated
     # the per-photo latency of the Recognizer (about 50-100 ms of overhead per photo).
-    forward = _compiled_forward(model)
+    forward = tflite_forward(model) if runtime == "tflite" else _compiled_forward(model)
     chunks = [
         forward(np.asarray(inputs[i : i + batch_size], np.float32))
         for i in range(0, len(inputs), batch_size)

@@ -7,6 +7,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
 import cv2
 import numpy as np
@@ -123,6 +124,10 @@ class Recognizer:
             `image_rgb_uint8 -> [(box, face), ...]` with `face` float in [-1, 1].
         weights: weights for a model given by name (see `fer_zoo.load`).
         batch_size: faces per model call when there are very many.
+        runtime: `"auto"` (default: calls with at most 8 faces run through a TFLite copy of
+            the model, converted on first use, whose per-call overhead is about half of
+            TensorFlow's; larger batches through TensorFlow, whose multi-threaded kernels win
+            there; TensorFlow throughout if the conversion fails), `"tf"` or `"tflite"`.
 
     Example:
     ```python
@@ -139,7 +144,9 @@ class Recognizer:
         `fer_zoo.model_info(name)["paper"]`.
     """
 
-    def __init__(self, model="gasca2", detector=None, weights="default", batch_size=64):
+    SMALL_BATCH = 8  # faces per call up to which runtime="auto" uses TFLite
+
+    def __init__(self, model="gasca2", detector=None, weights="default", batch_size=64, runtime="auto"):
         if isinstance(model, str):
             model = loading.load(model, weights=weights)
         self.model = model
@@ -151,6 +158,10 @@ class Recognizer:
             )
         self.class_names = [str(c) for c in self.metadata["class_names"]]
         self.batch_size = int(batch_size)
+        if runtime not in ("auto", "tf", "tflite"):
+            raise ValueError(f"runtime must be 'auto', 'tf' or 'tflite', got {runtime!r}.")
+        self.runtime = runtime
+        self._tflite_failed = False
         self.detector = self._make_detector(detector)
 
     def _make_detector(self, detector):
@@ -196,6 +207,20 @@ class Recognizer:
         results = self._predict_images(images, names)
         return results[0] if single else results
 
+    def _runtime_for(self, faces):
+        if self.runtime != "auto":
+            return self.runtime
+        if faces > self.SMALL_BATCH or self._tflite_failed:
+            return "tf"
+        try:
+            loading.tflite_forward(self.model)
+        except Exception as error:  # unsupported ops, several outputs, ...: keep TensorFlow
+            self._tflite_failed = True
+            warnings.warn(f"Recognizer: TFLite conversion of {self.model.name} failed ({error}); "
+                          "using TensorFlow.", stacklevel=3)
+            return "tf"
+        return "tflite"
+
     @staticmethod
     def _source_name(item, index):
         if isinstance(item, str | os.PathLike):
@@ -211,6 +236,7 @@ class Recognizer:
             loading.to_model_input(faces, self.metadata) if faces else [],
             self.metadata,
             batch_size=self.batch_size,
+            runtime=self._runtime_for(len(faces)),
         )
         results, row = [], 0
         for image, name, found in zip(images, names, detections):

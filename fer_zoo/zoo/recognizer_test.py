@@ -143,3 +143,36 @@ def test_detector_options_come_from_the_model_metadata(tiny_model):
     assert recognizer.detector.detectors == ("centre",) and recognizer.detector.margin == 0.0
     result = recognizer.predict(np.full((50, 50, 3), 128, np.uint8))  # no face, but "centre"
     assert len(result) == 1 and result[0].box == (10, 7, 30, 30)
+
+
+def test_runtimes_agree_and_auto_picks_tflite_for_few_faces(tiny_model, faces, monkeypatch):
+    crops = [face for face in faces]
+    by_tf = Recognizer(tiny_model, detector="cropped", runtime="tf").predict(crops)
+    by_tflite = Recognizer(tiny_model, detector="cropped", runtime="tflite").predict(crops)
+    for a, b in zip(by_tf, by_tflite):
+        np.testing.assert_allclose(list(a[0].probabilities.values()), list(b[0].probabilities.values()),
+                                   atol=1e-5)
+    used = []
+    real = loading.predict_probabilities
+
+    def spy(model, inputs, *args, runtime="tf", **kwargs):
+        used.append((len(inputs), runtime))
+        return real(model, inputs, *args, runtime=runtime, **kwargs)
+
+    monkeypatch.setattr(loading, "predict_probabilities", spy)
+    auto = Recognizer(tiny_model, detector="cropped")
+    monkeypatch.setattr(auto, "SMALL_BATCH", 2)
+    auto.predict(crops[:2])
+    auto.predict(crops)
+    assert used == [(2, "tflite"), (3, "tf")]
+
+    def broken(model):
+        raise RuntimeError("unsupported op")
+
+    monkeypatch.setattr(loading, "tflite_forward", broken)
+    fallback = Recognizer(tiny_model, detector="cropped")
+    with pytest.warns(UserWarning, match="TFLite conversion"):
+        fallback.predict(crops[:1])
+    assert used[-1] == (1, "tf")
+    with pytest.raises(ValueError, match="runtime"):
+        Recognizer(tiny_model, runtime="onnx")
