@@ -33,6 +33,8 @@ def parse_args(argv=None):
                         help="FER2013 folder with <class>/*.jpg: also report accuracy of `fer` (and of a fer2013 preset)")
     parser.add_argument("--xla-paper", action="store_true",
                         help="also measure XLA on the paper configurations (slow to compile on a CPU)")
+    parser.add_argument("--configs", nargs="+", default=None, metavar="LABEL",
+                        help="training configurations to measure (default all: small small@64 paper)")
     parser.add_argument("--case-timeout", type=float, default=600,
                         help="seconds per training case (process start, build, compile and steps)")
     return parser.parse_args(argv)
@@ -55,6 +57,8 @@ def run_training(args, out_dir):
     for recipe in args.recipes:
         for config, image_size, label, mode, options in training.plan(recipe, args.quick, args.modes,
                                                                          args.xla_paper, gpu):
+            if args.configs and label not in args.configs:
+                continue
             name = f"training_{recipe}_{label.replace('@', '_')}_{mode}"
             path = out_dir / f"{name}.json"
             command = [sys.executable, "-m", "benchmarks.training", "--recipe", recipe,
