@@ -270,6 +270,7 @@ def load_kdef(
     skip_bad=False,
     progress=None,
     sizes=None,
+    preprocessor=None,
 ):
     """Loads KDEF (or AKDEF) as a `FaceSet`; see the module docstring for layout and crops.
 
@@ -282,6 +283,9 @@ def load_kdef(
         skip_bad: skip unreadable images (listed in `faceset.report["bad"]`) instead of raising.
         sizes: optional list of `(image_size, channels)`; if given, returns a dict
             `{(size, channels): FaceSet}` computed from one detection pass.
+        preprocessor: with `crop="detect"`, the `FacePreprocessor` to crop with (default: full
+            detection with fallbacks). Pass the one a deployed model uses (e.g. the Recognizer's
+            for a preset) so that training crops match the crops it will see in photos.
 
     Returns:
         `FaceSet` named "kdef" with `report` (`methods`, `bad`, `identity_codes`).
@@ -297,9 +301,12 @@ def load_kdef(
             channels=channels,
             cache_dir=cache_dir,
             skip_bad=skip_bad,
+            preprocessor=preprocessor,
         )
         faceset.report["identity_codes"] = identity_codes
         return faceset
+    if preprocessor is not None:
+        raise ValueError("KDEF: preprocessor= applies to crop='detect' only.")
     if crop != "studio":
         raise ValueError(f"KDEF: crop must be 'studio' or 'detect', got {crop!r}.")
     wanted = list(sizes) if sizes else [(image_size, channels)]

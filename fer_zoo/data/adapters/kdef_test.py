@@ -62,6 +62,19 @@ def test_kdef_sizes_share_one_pass_and_cache(tmp_path, write_image):
     np.testing.assert_array_equal(again[(24, 3)].images, out[(24, 3)].images)
 
 
+def test_kdef_detect_crops_with_the_deployed_preprocessor(tmp_path, write_image):
+    from fer_zoo.data.preprocessing import FacePreprocessor
+
+    root = _tree(tmp_path / "KDEF", write_image, poses=("HL", "S", "HR"))
+    deployed = FacePreprocessor(size=12, channels=1, margin=0.25, detectors=("frontal", "centre"))
+    faces = kdef.load_kdef(root, crop="detect", preprocessor=deployed, poses=("HL", "S", "HR"))
+    # The preprocessor decides size and method (plain grey photos: the centre fallback).
+    assert faces.images.shape == (24, 12, 12, 1) and faces.report["methods"] == {"centre": 24}
+    assert sorted(set(faces.labels["yaw"].tolist())) == [-45, 0, 45]
+    with pytest.raises(ValueError, match="crop='detect'"):
+        kdef.load_kdef(root, preprocessor=deployed)
+
+
 def test_kdef_pose_filter_and_labels_csv(tmp_path, write_image):
     root = _tree(tmp_path / "KDEF", write_image)
     faces = kdef.load_kdef(root, image_size=8, poses=["S"])
