@@ -38,7 +38,15 @@ DEFAULT_MODEL_CONFIG = {
     "init_mode": "fan_avg",
     "num_classes": 7,
     "dropout": 0.0,
+    # Ablations (docs/gasca.md, "Ablations"): "conv" replaces the ConvMLP encoder layers by a
+    # convolution + fixed average pooling to the same code grid (no learned shifting matrix);
+    # "conv" at the frontal layer replaces HalfConv by a full "same" convolution.
+    "encoder_layer": "convmlp",
+    "frontal_layer": "halfconv",
 }
+
+ENCODER_LAYERS = ("convmlp", "conv")
+FRONTAL_LAYERS = ("halfconv", "conv")
 
 # The paper's sizes: 3 ConvMLP layers (5x5, 3x3, 3x3, 100 shifting units) + 1 HalfConv layer.
 # The paper does not give its image size or filter counts; 80 px makes the 10x10 grid of 100
@@ -78,6 +86,10 @@ def model_config(**overrides):
             f"GASCA: shifting_units {units} needs one entry per ConvMLP layer ({depth - 1})."
         )
     config["shifting_units"] = units
+    if config["encoder_layer"] not in ENCODER_LAYERS:
+        raise ValueError(f"GASCA: encoder_layer={config['encoder_layer']!r}; expected one of {ENCODER_LAYERS}.")
+    if config["frontal_layer"] not in FRONTAL_LAYERS:
+        raise ValueError(f"GASCA: frontal_layer={config['frontal_layer']!r}; expected one of {FRONTAL_LAYERS}.")
     return config
 
 
@@ -109,13 +121,34 @@ def _d_init(config):
     return keras.initializers.VarianceScaling(config["d_init_scale"], config["init_mode"], "untruncated_normal")
 
 
+def _pool_factor(conv_hw, grid_hw):
+    if any(c % g for c, g in zip(conv_hw, grid_hw)) or any(c < g for c, g in zip(conv_hw, grid_hw)):
+        raise ValueError(
+            f"GASCA encoder_layer='conv': the convolution output {tuple(conv_hw)} is not an integer "
+            f"multiple of the code grid {tuple(grid_hw)}; choose shifting_units / first_layer_strides to fit."
+        )
+    return (conv_hw[0] // grid_hw[0], conv_hw[1] // grid_hw[1])
+
+
 def build_encoder_layer(k, config):
     """Encoder of shallow autoencoder `k` (1-based): code k-1 -> code k."""
     config = model_config(**config)
     shapes = code_shapes(config)
     depth = len(config["filters"])
     inputs = keras.Input(shapes[k - 1], name=f"encoder_{k}_input")
-    if k < depth:
+    if k < depth and config["encoder_layer"] == "conv":
+        # Ablation: the same convolution as the ConvMLP, then a fixed average pooling down to
+        # the ConvMLP's code grid instead of the learned shifting matrix, then ReLU.
+        strides = config["first_layer_strides"] if k == 1 else 1
+        x = keras.layers.Conv2D(
+            config["filters"][k - 1], config["kernel_sizes"][k - 1], strides=strides, padding="same",
+            kernel_initializer=_g_init(config), name=f"conv_{k}",
+        )(inputs)
+        pool = _pool_factor(x.shape[1:3], shapes[k][:2])
+        if pool != (1, 1):
+            x = keras.layers.AveragePooling2D(pool, name=f"conv_{k}_pool")(x)
+        x = keras.layers.Activation("relu", name=f"conv_{k}_relu")(x)
+    elif k < depth:
         x = ConvMLP(
             config["filters"][k - 1],
             config["kernel_sizes"][k - 1],
@@ -124,6 +157,13 @@ def build_encoder_layer(k, config):
             kernel_initializer=_g_init(config),
             shifting_initializer=_g_init(config),
             name=f"conv_mlp_{k}",
+        )(inputs)
+    elif config["frontal_layer"] == "conv":
+        # Ablation: a full convolution at the alpha = 0 layer (same kernel, twice the MACs,
+        # no symmetry constraint).
+        x = keras.layers.Conv2D(
+            config["filters"][k - 1], config["kernel_sizes"][k - 1], padding="same", activation="relu",
+            kernel_initializer=_g_init(config), name=f"frontal_conv_{k}",
         )(inputs)
     else:
         # The deepest layer has target pose alpha = 0: a frontal face is symmetric (section IV).
@@ -229,7 +269,9 @@ class GASCANetworks:
         **config: model arguments (see `DEFAULT_MODEL_CONFIG`): `image_size`, `channels`,
             `filters` (one per layer; the last layer is the HalfConv), `kernel_sizes`,
             `shifting_units` (int or one per ConvMLP layer; perfect squares),
-            `first_layer_strides`, `g_init_scale`, `d_init_scale`, `num_classes`, `dropout`.
+            `first_layer_strides`, `g_init_scale`, `d_init_scale`, `num_classes`, `dropout`,
+            and the ablation switches `encoder_layer` (`"convmlp"` or `"conv"`: convolution +
+            average pooling to the same code grid) and `frontal_layer` (`"halfconv"` or `"conv"`).
 
     Example:
     ```python

@@ -10,6 +10,10 @@ for k = 1..K:
 classifier              encoder copied into CNN1 (gasca1) / CNN2a (gasca2), softmax head, fine-tuned
 ```
 
+`schedule="joint"` (ablation) replaces the layer-wise stages by one stage `joint_gan`: the whole
+stacked G / D trained adversarially from scratch on raw pixels for `joint_epochs(cfg, K)` epochs,
+the same number of G and D updates as GANGGLW.
+
 `variant="gasca1"` normalises pose only; `variant="gasca2"` also maps badly lit inputs (SynthFER
 harsh lights, or relit copies of real faces) to the evenly lit target.
 
@@ -35,6 +39,7 @@ from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder, ClassifierFineT
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 
 CLASSIFIER_NAMES = {"gasca1": "cnn1", "gasca2": "cnn2a"}
+SCHEDULES = ("ganglw", "joint")
 
 CONFIGS = {
     # Minutes on a CPU: 32 px grey, small filters. Learning rates are sane Adam / SGD values,
@@ -68,7 +73,12 @@ CONFIGS = {
         "clipnorm": 1.0,
         "label_smoothing": 0.0,
         "pretrain": True,
+        # "ganglw": Algorithm 1 (greedy layer-wise); "joint" (ablation): the whole stacked G / D
+        # adversarially from scratch on raw pixels, for the same number of G and D updates.
+        "schedule": "ganglw",
         "seed": 0,
+        # Seed of the identity split (None: `seed`), so seeds can vary on fixed test identities.
+        "split_seed": None,
         "verbose": 2,
     },
     # The paper's hyper-parameters (section V/VII). Image size / filters are not given in the
@@ -100,7 +110,12 @@ CONFIGS = {
         "clipnorm": None,
         "label_smoothing": 0.0,
         "pretrain": True,
+        # "ganglw": Algorithm 1 (greedy layer-wise); "joint" (ablation): the whole stacked G / D
+        # adversarially from scratch on raw pixels, for the same number of G and D updates.
+        "schedule": "ganglw",
         "seed": 0,
+        # Seed of the identity split (None: `seed`), so seeds can vary on fixed test identities.
+        "split_seed": None,
         "verbose": 2,
     },
 }
@@ -357,6 +372,13 @@ def _compile_gan(recipe, g_lr, d_lr, clipnorm=None):
     return recipe
 
 
+def joint_epochs(cfg, depth):
+    """Epochs of the `schedule="joint"` stage: as many G (and D) updates as GANGGLW's stages
+    make, `depth * gan_epochs + (depth - 1) * finetune_epochs` epochs of the same pairs (with
+    pose step = max pose, as on KDEF, every GANGGLW stage has the same number of pairs)."""
+    return depth * cfg["gan_epochs"] + (depth - 1) * cfg["finetune_epochs"]
+
+
 def _check_finite(name, history, runner):
     bad = [k for k, v in history.items() if v and not np.isfinite(v[-1])]
     if bad:
@@ -380,7 +402,9 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
         precision: `None`, `"float32"`, `"mixed"`, ... (see `fer_zoo.training.set_precision`).
         strategy: `"default"`, `"mirrored"`, `"mirrored-cpu:N"`, `"auto"`.
         **overrides: any key of the config (e.g. `gan_epochs=1`, `model={"filters": ...}`,
-            `pretrain=False` for the same classifier from scratch, `fold=0, n_folds=5`).
+            `pretrain=False` for the same classifier from scratch, `fold=0, n_folds=5`,
+            `schedule="joint"` for the joint-training ablation, `split_seed=0` to keep the
+            test identities fixed while `seed` varies).
 
     Returns:
         dict with `config`, `stages` (final training metrics per stage), `reconstruction`
@@ -390,6 +414,8 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
     if variant not in CLASSIFIER_NAMES:
         raise ValueError(f"Unknown GASCA variant {variant!r}; expected 'gasca1' or 'gasca2'.")
     cfg = resolve_config(config, **overrides)
+    if cfg["schedule"] not in SCHEDULES:
+        raise ValueError(f"GASCA schedule={cfg['schedule']!r}; expected one of {SCHEDULES}.")
     policy = set_precision(precision)
     strategy = get_strategy(strategy)
     out_dir = pathlib.Path(out_dir)
@@ -400,8 +426,9 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
 
     base = load_data(data, cfg)
     data_key = data if isinstance(data, str) and data in ("synthetic", "kdef") else "real"
+    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
     train_mask, val_mask = pairs.identity_split(
-        base.labels["identity"], cfg["val_fraction"], cfg["seed"], cfg["fold"], cfg["n_folds"]
+        base.labels["identity"], cfg["val_fraction"], split_seed, cfg["fold"], cfg["n_folds"]
     )
     train_set, val_set = base.subset(train_mask), base.subset(val_mask)
     train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng)
@@ -422,7 +449,23 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
                "train_identities": sorted(int(i) for i in np.unique(train_set.labels["identity"])),
                "val_identities": sorted(int(i) for i in np.unique(val_set.labels["identity"]))}
 
-    if cfg["pretrain"]:
+    if cfg["pretrain"] and cfg["schedule"] == "joint":
+        # Ablation of Algorithm 1: the stacked G / D from scratch on raw pixels, every layer in
+        # one stage, for as many G updates (and D updates) as GANGGLW makes in total.
+        rows, tgt = stage_pairs(train_set, train_source, alphas[-1])
+        vrows, vtgt = stage_pairs(val_set, val_source, alphas[-1])
+        epochs = joint_epochs(cfg, depth)
+        with strategy.scope():
+            stage = _compile_gan(AdversarialAutoencoder(
+                nets.stacked_generator(), nets.stacked_discriminator(),
+                adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
+                reconstruction_norm="l1", seed=seed, name="gasca_joint"),
+                cfg["g_learning_rates"][0], cfg["d_learning_rates"][0], cfg["clipnorm"])
+        stages["joint_gan"] = _check_finite("joint_gan", runner.fit(
+            "joint_gan", stage, _dataset(train_inputs[rows], train_targets[tgt], bs, seed), epochs,
+            validation_data=_dataset(val_inputs[vrows], val_targets[vtgt], bs, seed, shuffle=False) if len(vrows) else None,
+        ), runner)
+    elif cfg["pretrain"]:
         for k in range(1, depth + 1):
             alpha = alphas[k - 1]
             rows, tgt = stage_pairs(train_set, train_source, alpha)
@@ -467,6 +510,7 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
             stages[f"layer{k}_finetune_d"] = _check_finite(f"layer{k}_finetune_d", runner.fit(
                 f"layer{k}_finetune_d", d_stage, _dataset(x, y, bs, seed), cfg["finetune_epochs"], validation_data=validation), runner)
 
+    if cfg["pretrain"]:
         generator = nets.stacked_generator()
         normalizer_path = out_dir / "normalizer.weights.h5"
         generator.save_weights(str(normalizer_path))
