@@ -22,6 +22,7 @@ Loss terms, as minimised here (negated log-likelihoods, batch means):
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -261,6 +262,8 @@ class RELGAN(AdversarialRecipe):
         optimizer_step(tape, d_terms["d_loss"], self.optimizer_variables_for("d"), self.d_optimizer)
 
         g_variables = self.optimizer_variables_for("g")
+        g_terms = {}
+        # 0 G steps: D warm-up on eq. (1) alone (`GeneratorPriority(d_warmup_steps=...)`).
         for _ in range(self.g_steps_per_d_step):
             with tf.GradientTape() as tape:
                 g_terms, _ = self.generator_losses(data, training=True)
@@ -291,7 +294,7 @@ class RELGAN(AdversarialRecipe):
 
 
 class GeneratorPriority(keras.callbacks.Callback):
-    """Switch a `RELGAN` to `g_steps` G updates per D update once D is near-optimal.
+    """D warm-up, then 1 G update per D update, then `g_steps` once D is near-optimal.
 
     Section 4.1: "in later iterations of REL-GAN, when D reaches a near-optimal solution, G is
     updated more frequently than D". The switch happens at the end of the first batch where
@@ -299,32 +302,57 @@ class GeneratorPriority(keras.callbacks.Callback):
     (whichever is given and comes first). The train function is re-traced with the new count.
     Checked again at the start of a resumed run (D's step count is part of the backup).
 
+    `d_warmup_steps` > 0 first trains D alone (eq. 1, G not updated: `g_steps_per_d_step = 0`)
+    for that many D updates. Without it, D_e does not learn expressions for hundreds of steps:
+    from step one G (λ3 = 50 on L_De) pushes x̄ towards whatever D_e reads as real, D cannot
+    tell real from fake and settles into calling every image about half "fake" (real-image CE
+    ~ -log(0.5 / N_e) > ln(N_e + 1)), so G_es receives no expression signal. The warm-up is not
+    in the paper, whose REL-GAN is pre-trained on BU-4DFE first; see docs/relgan.md.
+
     Args:
         g_steps: G updates per D update after the switch.
         after_steps: switch after this many D updates (`None`: no step criterion).
         d_loss_below: switch when the epoch's running `d_loss` falls below this (`None`: no
-            loss criterion).
+            loss criterion); only counted after the warm-up.
+        d_warmup_steps: D-only updates before G starts (0 = none, the paper's schedule).
     """
 
-    def __init__(self, g_steps=2, after_steps=None, d_loss_below=None):
+    def __init__(self, g_steps=2, after_steps=None, d_loss_below=None, d_warmup_steps=0):
         super().__init__()
         if g_steps < 1:
             raise ValueError(f"g_steps={g_steps}: must be >= 1.")
+        if d_warmup_steps < 0:
+            raise ValueError(f"d_warmup_steps={d_warmup_steps}: must be >= 0.")
         self.g_steps = int(g_steps)
         self.after_steps = after_steps
         self.d_loss_below = d_loss_below
+        self.d_warmup_steps = int(d_warmup_steps)
         self.switched_at = None
+        self.warmup_ended_at = None
+
+    def _set(self, g_steps):
+        if self.model.g_steps_per_d_step != g_steps:
+            self.model.g_steps_per_d_step = g_steps
+            self.model.make_train_function(force=True)
 
     def _maybe_switch(self, d_loss=None):
         model = self.model
+        d_steps = int(model.d_optimizer.iterations.numpy())
+        if d_steps < self.d_warmup_steps:
+            self._set(0)
+            return
+        if model.g_steps_per_d_step == 0:  # warm-up over: the paper's schedule starts now
+            self._set(1)
+            self.warmup_ended_at = d_steps
+            return
         if model.g_steps_per_d_step == self.g_steps:
             return
-        d_steps = int(model.d_optimizer.iterations.numpy())
         by_steps = self.after_steps is not None and d_steps >= self.after_steps
-        by_loss = self.d_loss_below is not None and d_loss is not None and d_loss < self.d_loss_below
+        by_loss = (
+            self.d_loss_below is not None and d_loss is not None and d_loss < self.d_loss_below
+        )
         if by_steps or by_loss:
-            model.g_steps_per_d_step = self.g_steps
-            model.make_train_function(force=True)
+            self._set(self.g_steps)
             self.switched_at = d_steps
 
     def on_train_begin(self, logs=None):
@@ -333,3 +361,57 @@ class GeneratorPriority(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         d_loss = None if not logs or "d_loss" not in logs else float(logs["d_loss"])
         self._maybe_switch(d_loss)
+
+
+class DExpressionMonitor(keras.callbacks.Callback):
+    """Diagnostic: D_e on fixed *real* images every `every` D updates.
+
+    Records `{"d_step", "accuracy", "real_class_accuracy", "p_fake", "cross_entropy"}` in
+    `self.history`: `accuracy` is the argmax over all N_e + 1 outputs (a real face called
+    "fake" counts as wrong), `real_class_accuracy` the argmax over the N_e expressions only,
+    `p_fake` the mean probability of the fake class. A healthy D_e climbs above chance
+    (1 / N_e) with `p_fake` near 0; the failure this guards against shows accuracy ~0 and
+    `p_fake` ~0.5 (every image half "fake", cross-entropy above ln(N_e + 1)).
+
+    Args:
+        images: real images (N, H, W, C) in [-1, 1].
+        expressions: their expression labels (N,).
+        every: D updates between measurements (also measured at the start and the end).
+    """
+
+    def __init__(self, images, expressions, every=50):
+        super().__init__()
+        self.images = images
+        self.expressions = np.asarray(expressions).astype(np.int64)
+        self.every = int(every)
+        self.history = []
+
+    def measure(self):
+        logits = []
+        for i in range(0, len(self.images), 256):
+            out, _ = self.model.discriminator(self.images[i : i + 256], training=False)
+            logits.append(ops.convert_to_numpy(ops.cast(out, "float32")))
+        logits = np.concatenate(logits)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        rows = np.arange(len(logits))
+        entry = {
+            "d_step": int(self.model.d_optimizer.iterations.numpy()),
+            "accuracy": float(np.mean(np.argmax(logits, 1) == self.expressions)),
+            "real_class_accuracy": float(np.mean(np.argmax(logits[:, :-1], 1) == self.expressions)),
+            "p_fake": float(probs[:, -1].mean()),
+            "cross_entropy": float(-np.mean(np.log(probs[rows, self.expressions] + 1e-12))),
+        }
+        if not self.history or self.history[-1]["d_step"] != entry["d_step"]:
+            self.history.append(entry)
+        return entry
+
+    def on_train_begin(self, logs=None):
+        self.measure()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.d_optimizer.iterations.numpy()) % self.every == 0:
+            self.measure()
+
+    def on_train_end(self, logs=None):
+        self.measure()

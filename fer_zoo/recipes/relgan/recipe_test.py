@@ -10,6 +10,7 @@ from fer_zoo.recipes.relgan import models
 from fer_zoo.recipes.relgan.recipe import (
     PAPER_LOSS_WEIGHTS,
     RELGAN,
+    DExpressionMonitor,
     GeneratorPriority,
     classification_loss,
     fake_class_loss,
@@ -201,6 +202,71 @@ class RelganTrainingTest(TestCase):
         schedule = GeneratorPriority(g_steps=2, d_loss_below=1e9)  # any D loss qualifies
         recipe.fit(ds, epochs=1, verbose=0, callbacks=[schedule])
         self.assertEqual(int(recipe.g_optimizer.iterations.numpy()), 1 + 2)
+
+
+def separable_triplets(n=48, size=32, identities=3, expressions=3, seed=0):
+    """Toy faces: identity = background level, expression = which band holds a bright patch."""
+    rng = np.random.default_rng(seed)
+    faces, expr, ident = [], [], []
+    for i in range(identities):
+        for e in range(expressions):
+            face = np.full((size, size, 1), -0.6 + 0.3 * i, np.float32)
+            face[4 + 8 * e : 12 + 8 * e, 8:24] = 0.9
+            faces.append(face + rng.normal(0, 0.05, face.shape).astype(np.float32))
+            expr.append(e)
+            ident.append(i)
+    faces, expr, ident = np.stack(faces), np.array(expr, "int32"), np.array(ident, "int32")
+    src, tgt = rng.integers(0, len(faces), n), rng.integers(0, len(faces), n)
+    truth = [
+        int(np.nonzero((ident == ident[t]) & (expr == expr[s]))[0][0]) for s, t in zip(src, tgt)
+    ]
+    data = {
+        "source": faces[src],
+        "target": faces[tgt],
+        "ground_truth": faces[truth],
+        "source_expression": expr[src],
+        "target_identity": ident[tgt],
+    }
+    return data, faces, expr
+
+
+class RelganDiscriminatorWarmupTest(TestCase):
+    def test_d_warmup_teaches_d_e_real_expressions_before_g_starts(self):
+        # The defect of issue 7: D_e stayed at chance on real faces in every run, so G_es got
+        # no expression signal. With the warm-up D_e must read real expressions before G moves.
+        keras.utils.set_random_seed(0)
+        data, faces, expr = separable_triplets(n=32)
+        recipe = RELGAN(num_identities=3, num_expressions=3, seed=0, **SMALL)
+        recipe.compile(
+            g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+            d_optimizer=keras.optimizers.Adam(3e-3, beta_1=0.5),
+        )
+        recipe.run_eagerly = True
+        ds = tf.data.Dataset.from_tensor_slices(data).batch(8)  # 4 batches per epoch
+        schedule = GeneratorPriority(g_steps=2, d_warmup_steps=8)
+        monitor = DExpressionMonitor(faces, expr, every=4)
+        recipe.fit(ds, epochs=3, verbose=0, callbacks=[schedule, monitor])
+        self.assertEqual(int(recipe.d_optimizer.iterations.numpy()), 12)
+        self.assertEqual(int(recipe.g_optimizer.iterations.numpy()), 12 - 8)  # G idle in warm-up
+        self.assertEqual(schedule.warmup_ended_at, 8)
+        by_step = {h["d_step"]: h for h in monitor.history}
+        self.assertEqual(sorted(by_step), [0, 4, 8, 12])
+        chance = 1.0 / 3
+        self.assertAlmostEqual(by_step[0]["real_class_accuracy"], chance, delta=0.34)
+        # Real faces: right expression (argmax over all N_e + 1 outputs), not "fake".
+        self.assertGreater(by_step[8]["accuracy"], 0.9)
+        self.assertLess(by_step[8]["p_fake"], 0.2)
+        self.assertLess(by_step[8]["cross_entropy"], np.log(3 + 1))
+        self.assertGreater(by_step[12]["accuracy"], chance + 0.2)  # still learned with G running
+
+    def test_default_configs_warm_d_up(self):
+        from fer_zoo.recipes.relgan.train import CONFIGS, DEMO_OVERRIDES
+
+        for name, config in CONFIGS.items():
+            self.assertGreater(config["d_warmup_steps"], 0, name)
+        self.assertGreater({**CONFIGS["small"], **DEMO_OVERRIDES}["d_warmup_steps"], 0)
+        with pytest.raises(ValueError, match="d_warmup_steps"):
+            GeneratorPriority(d_warmup_steps=-1)
 
 
 class RelganPrecisionTest(TestCase):

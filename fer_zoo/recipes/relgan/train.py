@@ -6,8 +6,10 @@ Stages (each a resumable `StageRunner` stage under `out_dir`):
    `fer_zoo.data.pairing.relgan_triplets` (`triplet_seeds` random pairings of every source,
    reshuffled each epoch), with the section 4.1
    augmentation (five crops, rotation in [-6, 6] degrees, flip; target and ground truth share
-   one transform so the pixel loss compares aligned faces). `GeneratorPriority` switches to
-   `g_steps_after_switch` G updates per D update once D is near-optimal.
+   one transform so the pixel loss compares aligned faces). `GeneratorPriority` first trains D
+   alone for `d_warmup_steps` (so D_e classifies real expressions before G chases it), then
+   switches to `g_steps_after_switch` G updates per D update once D is near-optimal.
+   `DExpressionMonitor` records D_e's accuracy on real training faces (`summary.json`).
 2. `mlp`: `models.relgan_classifier` (frozen G_es + MLP) on expression labels.
 3. `cnn_baseline` (optional, `cnn_baseline=True`): the G_es architecture + one FC layer trained
    end to end, the paper's "CNN (baseline)".
@@ -27,7 +29,7 @@ from fer_zoo.data import augment as augment_lib
 from fer_zoo.data import pairing, protocols
 from fer_zoo.data.faceset import EXPRESSIONS
 from fer_zoo.recipes.relgan import models
-from fer_zoo.recipes.relgan.recipe import RELGAN, GeneratorPriority
+from fer_zoo.recipes.relgan.recipe import RELGAN, DExpressionMonitor, GeneratorPriority
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 
 _TRAINING = {
@@ -40,6 +42,12 @@ _TRAINING = {
     "loss_weights": None,  # None = the paper's λ1..λ4 = 0.7, 20, 50, 30
     "d_loss_weights": None,
     "adversarial_warmup_steps": 0,  # > 0: ramp the D-based terms of eq. 4 in (short runs)
+    # D-only updates before G starts (eq. 1 alone, not in the paper): D_e must classify real
+    # expressions before G's L_De (λ3 = 50) can teach G_es anything. 0 = the paper's schedule,
+    # where D_e sits in a "half fake" state for the first ~450 steps on KDEF and longer on
+    # SynthFER (see GeneratorPriority and docs/relgan.md).
+    "d_warmup_steps": 300,
+    "monitor_every": 50,  # D_e accuracy on real training images every this many D steps
     "g_steps_after_switch": 2,
     "switch_after_fraction": 0.5,  # switch once this fraction of the GAN steps is done ...
     "d_loss_below": None,  # ... or once D's running loss is below this
@@ -339,14 +347,28 @@ def run(
             ),
         )
         recipe.run_eagerly = cfg["run_eagerly"]
-    after = cfg["switch_after_fraction"]
+    after, warmup = cfg["switch_after_fraction"], cfg["d_warmup_steps"]
+    # The fraction counts the adversarial D steps, after the warm-up.
+    adversarial_steps = max(0, cfg["gan_epochs"] * steps_per_epoch - warmup)
     schedule = GeneratorPriority(
         g_steps=cfg["g_steps_after_switch"],
-        after_steps=None if after is None else int(after * cfg["gan_epochs"] * steps_per_epoch),
+        after_steps=None if after is None else warmup + int(after * adversarial_steps),
         d_loss_below=cfg["d_loss_below"],
+        d_warmup_steps=warmup,
+    )
+    # Diagnostic: D_e on (unaugmented) real training faces over the GAN stage.
+    probe = np.random.default_rng(cfg["seed"]).permutation(len(train_fs))[:256]
+    monitor = DExpressionMonitor(
+        train_fs.images[probe].astype(np.float32),
+        np.asarray(train_fs.labels["expression"])[probe],
+        every=cfg["monitor_every"],
     )
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], verbose=cfg["verbose"])
-    stages = {"gan": runner.fit("gan", recipe, gan_ds, cfg["gan_epochs"], callbacks=[schedule])}
+    callbacks = [schedule, monitor]
+    stages = {"gan": runner.fit("gan", recipe, gan_ds, cfg["gan_epochs"], callbacks=callbacks)}
+    # Final D_e state (also right after a resume, where the stage itself is skipped).
+    monitor.set_model(recipe)
+    d_expression_final = monitor.measure()
 
     cls_ds = classification_dataset(train_fs, batch, augment=cfg["augment"], seed=cfg["seed"])
     with dist.scope():
@@ -370,6 +392,8 @@ def run(
         "test_identities": int(len(np.unique(test_fs.labels["identity"]))),
         "test_images": int(len(test_fs)),
         "chance_accuracy": float(1.0 / num_classes),
+        "d_expression_train_accuracy": d_expression_final["accuracy"],
+        "d_expression_train_p_fake": d_expression_final["p_fake"],
     }
     if cfg["cnn_baseline"]:
         with dist.scope():
@@ -405,6 +429,8 @@ def run(
         "metrics": metrics,
         "paths": paths,
         "g_steps_switched_at": schedule.switched_at,
+        "d_warmup_ended_at": schedule.warmup_ended_at,
+        "d_expression_monitor": monitor.history,
         "seconds": round(time.time() - start, 1),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -560,8 +586,11 @@ DEMO_OVERRIDES = {
     "image_size": 32,
     "channels": 1,
     "batch_size": 16,
-    "gan_epochs": 4,
+    "gan_epochs": 16,  # 896 D steps: 600 of D warm-up, then 296 adversarial
     "mlp_epochs": 20,
+    # SynthFER's expressions move few pixels: this D needs ~400-600 steps to read them.
+    "d_warmup_steps": 600,
+    "monitor_every": 25,
     "learning_rate": 5e-4,
     "d_learning_rate": 2e-3,  # D must learn the (subtle) expressions within a few hundred steps
     "mlp_learning_rate": 3e-3,
@@ -577,7 +606,7 @@ DEMO_OVERRIDES = {
 
 
 def demo(out_dir="runs/relgan_demo", **overrides):
-    """1-3 minute CPU REL-GAN run on SynthFER with the paper-style figures.
+    """2-5 minute CPU REL-GAN run on SynthFER with the paper-style figures.
 
     Trains the small network (32 px) on 32 SynthFER identities (8 more held out), then writes
     `relgan_reenactment.png` (Fig. 3 style: sources from held-out identities x targets from

@@ -75,6 +75,11 @@ class RelganTrainTest(TestCase):
         for key in ("relgan_test_accuracy", "cnn_baseline_test_accuracy", "reenactment_l1", "reenactment_ssim"):
             self.assertIn(key, summary["metrics"])
         self.assertEqual(summary["metrics"]["train_identities"], 2)
+        # The D_e diagnostic: measured before and after the GAN stage, on real training faces.
+        monitor = summary["d_expression_monitor"]
+        self.assertEqual(monitor[0]["d_step"], 0)
+        self.assertGreater(monitor[-1]["d_step"], 0)
+        self.assertIn("d_expression_train_accuracy", summary["metrics"])
         json.loads(open(os.path.join(out_dir, "summary.json")).read())
         classifier = keras.saving.load_model(summary["paths"]["classifier"], safe_mode=True)
         self.assertEqual(tuple(classifier.output.shape), (None, 7))
