@@ -55,6 +55,18 @@ def read_image(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_image_or_skip(path, skip_bad, bad, key=None):
+    """`read_image(path)`, or None after appending `(key or path, reason)` to `bad` when the file
+    is unreadable and `skip_bad` is set (otherwise the error, naming the file, is raised)."""
+    try:
+        return read_image(path)
+    except (OSError, ValueError) as error:
+        if not skip_bad:
+            raise ValueError(f"{error} (pass skip_bad=True to skip unreadable files)") from error
+        bad.append((path if key is None else key, str(error)))
+        return None
+
+
 def to_uint8_rgb(image):
     """Any accepted image (path, grey/RGB, uint8/float) -> uint8 RGB `(H, W, 3)`."""
     if isinstance(image, (str, os.PathLike)):
@@ -631,14 +643,8 @@ def preprocess_files(paths, preprocessor, skip_bad=False, cache_dir=None, progre
     shape = (preprocessor.size, preprocessor.size, preprocessor.channels)
     images, keep, methods, aligned, boxes, bad, missing = [], [], [], [], [], [], []
     for i, path in enumerate(paths):
-        try:
-            rgb = read_image(path)
-        except (OSError, ValueError) as error:
-            if not skip_bad:
-                raise ValueError(
-                    f"{error} (pass skip_bad=True to skip unreadable files)"
-                ) from error
-            bad.append((path, str(error)))
+        rgb = read_image_or_skip(path, skip_bad, bad)
+        if rgb is None:
             continue
         result = preprocessor.first(rgb)
         if not result.found:

@@ -80,14 +80,8 @@ def load_affectnet(
                 if expression < 0:
                     continue
                 path = image_dir / row["subDirectory_filePath"]
-                try:
-                    rgb = preprocessing.read_image(path)
-                except (OSError, ValueError) as error:
-                    if not skip_bad:
-                        raise ValueError(
-                            f"{error} (pass skip_bad=True to skip unreadable files)"
-                        ) from error
-                    bad.append((str(path), str(error)))
+                rgb = preprocessing.read_image_or_skip(path, skip_bad, bad, key=str(path))
+                if rgb is None:
                     continue
                 if row.get("face_width"):
                     box = tuple(

@@ -169,14 +169,8 @@ def studio_transforms(paths, records, progress=None, skip_bad=False):
     n = len(paths)
     silhouettes, frontal, bad = [None] * n, [None] * n, []
     for i, path in enumerate(paths):
-        try:
-            rgb = preprocessing.read_image(path)
-        except (OSError, ValueError) as error:
-            if not skip_bad:
-                raise ValueError(
-                    f"{error} (pass skip_bad=True to skip unreadable files)"
-                ) from error
-            bad.append((str(path), str(error)))
+        rgb = preprocessing.read_image_or_skip(path, skip_bad, bad, key=str(path))
+        if rgb is None:
             continue
         mask, top = preprocessing.head_silhouette(rgb)
         # Packed bits: the masks of a whole data set would otherwise take ~0.5 GB.
