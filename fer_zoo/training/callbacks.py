@@ -6,9 +6,11 @@ marks it done with its final weights, and skips finished stages when the run is 
 crash at any point loses at most `backup_every` steps.
 """
 
+import importlib.util
 import json
 import os
 import pathlib
+import sys
 
 import keras
 
@@ -40,6 +42,28 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         super()._load_model()
 
 
+_TENSORBOARD_NOTICE = (
+    "fer_zoo: TensorBoard is not installed, so no TensorBoard logs are written (per-epoch metrics "
+    "still go to history.csv); `pip install tensorboard` to get them."
+)
+_tensorboard_notice_shown = False
+
+
+def tensorboard_available():
+    """True when the `tensorboard` package (which `tf.summary` needs) can be imported.
+
+    TensorFlow no longer depends on it, so a base install has none: training then skips its
+    TensorBoard logs with a one-line notice (once per process) instead of crashing.
+    """
+    global _tensorboard_notice_shown
+    if importlib.util.find_spec("tensorboard") is not None:
+        return True
+    if not _tensorboard_notice_shown:
+        _tensorboard_notice_shown = True
+        print(_TENSORBOARD_NOTICE, file=sys.stderr)
+    return False
+
+
 def standard_callbacks(
     stage_dir,
     backup_every=50,
@@ -59,7 +83,7 @@ def standard_callbacks(
     """
     stage_dir = pathlib.Path(stage_dir)
     callbacks = [ResumableBackup(str(stage_dir / "backup"), save_freq=backup_every)]
-    if tensorboard:
+    if tensorboard and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "logs"), write_graph=False))
     if csv:
         callbacks.append(keras.callbacks.CSVLogger(str(stage_dir / "history.csv"), append=True))

@@ -191,3 +191,27 @@ def test_one_mirrored_step_equals_the_single_device_step():
     assert out.returncode == 0, out.stderr[-3000:]
     maxdiff = float(out.stdout.split("MAXDIFF")[1].split()[0])
     assert maxdiff < 1e-5
+
+
+def test_training_without_tensorboard_skips_its_logs_with_a_notice(tmp_path, monkeypatch, capsys):
+    """A base install has no tensorboard (TensorFlow no longer pulls it in): training must
+    run, say so once, and still write history.csv."""
+    from fer_zoo.training import callbacks
+
+    find_spec = callbacks.importlib.util.find_spec
+    monkeypatch.setattr(callbacks.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "tensorboard" else find_spec(name, *args))
+    monkeypatch.setattr(callbacks, "_tensorboard_notice_shown", False)
+    runner = StageRunner(tmp_path, backup_every=2, tensorboard=True, verbose=0)
+    runner.fit("stage1", make_toy(), toy_data(), epochs=1)
+    runner.fit("stage2", make_toy(), toy_data(), epochs=1)
+    assert runner.is_done("stage2")
+    assert not (tmp_path / "stage1" / "logs").exists()
+    assert (tmp_path / "stage1" / "history.csv").read_text().count("\n") == 2
+    assert capsys.readouterr().err.count("TensorBoard is not installed") == 1
+
+
+def test_training_with_tensorboard_writes_its_logs(tmp_path):
+    pytest.importorskip("tensorboard")
+    StageRunner(tmp_path, tensorboard=True, verbose=0).fit("stage1", make_toy(), toy_data(), epochs=1)
+    assert any((tmp_path / "stage1" / "logs").rglob("*tfevents*"))
