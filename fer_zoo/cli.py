@@ -192,6 +192,10 @@ def cmd_evaluate(args):
     split_options = {k: overrides.pop(k) for k in list(overrides) if k in split_keys}
     if split_options and not args.split:
         raise CommandError(f"--set {', '.join(split_options)} needs --split.", exit_code=2)
+    if _adapter_takes_skip_bad(args.data):
+        # Unreadable files are skipped and reported (exit 1 at the end); --strict stops at the
+        # first one instead.
+        overrides.setdefault("skip_bad", not args.strict)
     model = _load_model(zoo, args.model, args.weights)
     metadata = model.fer_zoo_metadata
     # Faces are cropped at the model's size and channels; photo adapters cache the crops.
@@ -199,6 +203,8 @@ def cmd_evaluate(args):
         args.data, image_size=int(metadata["input_size"][0]), channels=int(metadata["channels"]),
         cache_dir=str(loading.cache_dir() / "faces"), **overrides,
     )
+    bad = [(str(path), " ".join(str(reason).split()))
+           for path, reason in (getattr(faceset, "report", None) or {}).get("bad", [])]
     if args.split:
         split_options = {"protocol": args.protocol, "fold": args.fold, **split_options}
         faceset = faceset.subset(split_indices(faceset, args.split, **split_options))
@@ -220,7 +226,8 @@ def cmd_evaluate(args):
     predicted = loading.predict_probabilities(model, inputs, metadata).argmax(axis=-1)
     report = evaluation_report(truth, predicted, class_names)
     report.update(model=args.model, data=args.data, split=args.split, protocol=args.protocol,
-                  fold=args.fold, samples=int(keep.sum()))
+                  fold=args.fold, samples=int(keep.sum()),
+                  bad_files=[{"path": path, "error": reason} for path, reason in bad])
     if args.out:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -230,17 +237,52 @@ def cmd_evaluate(args):
         (out / "metrics.json").write_text(json.dumps(report, indent=2))
     if args.json:
         print(json.dumps(report, indent=2))
+    else:
+        print(f"{args.model} on {args.data}: accuracy {report['accuracy']:.4f} "
+              f"({report['samples']} faces)")
+        _print_table(
+            [[c, f"{report['per_class'][c]['recall']:.4f}", report["per_class"][c]["support"]]
+             for c in class_names],
+            ["class", "recall", "support"],
+        )
+        if args.out:
+            print(f"confusion matrix: {report['confusion_png']}")
+        for path, reason in bad:
+            print(f"skipped unreadable file: {path} ({reason})")
+    return _report_failures([(path, _short_reason(reason, path)) for path, reason in bad], None,
+                            "files", "unreadable, skipped")
+
+
+def _adapter_takes_skip_bad(spec):
+    """Whether the data set adapter of `spec` reads image files one by one (has `skip_bad`)."""
+    import inspect
+
+    try:
+        from fer_zoo.data import ADAPTERS, parse_spec
+
+        kind, _ = parse_spec(spec)
+    except Exception:  # an unknown spec is reported by load_faceset itself
+        return False
+    loader = ADAPTERS.get(kind)
+    return loader is not None and "skip_bad" in inspect.signature(loader).parameters
+
+
+def _report_failures(failed, total, noun="images", what="failed"):
+    """For `(source, reason)` pairs: one summary line on stderr and exit code 1; 0 if none."""
+    if not failed:
         return 0
-    print(f"{args.model} on {args.data}: accuracy {report['accuracy']:.4f} "
-          f"({report['samples']} faces)")
-    _print_table(
-        [[c, f"{report['per_class'][c]['recall']:.4f}", report["per_class"][c]["support"]]
-         for c in class_names],
-        ["class", "recall", "support"],
-    )
-    if args.out:
-        print(f"confusion matrix: {report['confusion_png']}")
-    return 0
+    shown = "; ".join(f"{source} ({reason})" for source, reason in failed[:5])
+    if len(failed) > 5:
+        shown += f"; and {len(failed) - 5} more"
+    count = f"{len(failed)} of {total}" if total is not None else str(len(failed))
+    print(f"fer-zoo: {count} {noun} {what}: {shown}", file=sys.stderr)
+    return 1
+
+
+def _short_reason(error, source):
+    """`ImageResult.error` without the file name, which the summary line gives already."""
+    reason = " ".join(error.replace(source, "").split()).strip(" :")
+    return reason or error
 
 
 def evaluation_report(truth, predicted, class_names):
@@ -298,7 +340,10 @@ def cmd_predict(args):
     zoo = _zoo()
     model = _load_model(zoo, args.model, args.weights)
     recognizer = zoo.Recognizer(model, detector="cropped" if args.cropped else None)
-    results = recognizer.predict(list(args.images))
+    # Every file gets a result (unreadable ones an error record) and the exit code is 1 at the
+    # end if any failed; --strict stops at the first unreadable file.
+    results = recognizer.predict(list(args.images), on_error="raise" if args.strict else "record")
+    failed = [(r.source, _short_reason(r.error, r.source)) for r in results if r.error is not None]
     if args.annotate:
         import cv2
 
@@ -306,6 +351,8 @@ def cmd_predict(args):
         out.mkdir(parents=True, exist_ok=True)
         used = set()
         for result in results:
+            if result.error is not None:
+                continue
             stem = pathlib.Path(result.source).stem
             name, n = f"{stem}_annotated.png", 1
             while name in used:  # same file name from different folders
@@ -316,14 +363,16 @@ def cmd_predict(args):
             cv2.imwrite(str(out / name), cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
-        return 0
-    for result in results:
-        if result.no_face:
-            print(f"{result.source}: no face found")
-        for face in result:
-            print(f"{result.source}: face {face.index} at {list(face.box)}: {face.label} "
-                  f"({face.score:.2f})")
-    return 0
+    else:
+        for result in results:
+            if result.error is not None:
+                print(f"{result.source}: error: {result.error}")
+            elif result.no_face:
+                print(f"{result.source}: no face found")
+            for face in result:
+                print(f"{result.source}: face {face.index} at {list(face.box)}: {face.label} "
+                      f"({face.score:.2f}){' [whole image as a face crop]' if face.cropped else ''}")
+    return _report_failures(failed, len(results))
 
 
 def cmd_video(args):
@@ -361,6 +410,9 @@ def cmd_data_preview(args):
 
 
 def cmd_demo(args):
+    import os
+    import time
+
     from fer_zoo.recipes import DEMOS, get_demo
 
     names = [n.strip() for n in args.recipes.split(",") if n.strip()] if args.recipes else list(DEMOS)
@@ -369,45 +421,54 @@ def cmd_demo(args):
         raise CommandError(
             f"Unknown demo(s) {', '.join(unknown)}. Available: {', '.join(DEMOS)}.", exit_code=2
         )
+    smoke = args.smoke or os.environ.get("FER_ZOO_DEMO_SMOKE", "") not in ("", "0")
     _quiet_tensorflow()
-    failed, blocks = [], []
-    for name in names:
+    failed, blocks, started = [], [], time.time()
+    for step, name in enumerate(names, 1):
         out_dir = pathlib.Path(args.out) / name
         out_dir.mkdir(parents=True, exist_ok=True)
-        print(f"== demo {name} -> {out_dir}", file=sys.stderr)
+        print(f"[{step}/{len(names)}] {name}: running{' (smoke size)' if smoke else ''} ...",
+              file=sys.stderr, flush=True)
+        began = time.time()
         try:
-            result = get_demo(name)(str(out_dir)) or {}
+            result = get_demo(name)(str(out_dir), smoke=smoke) or {}
         except Exception as error:
             if args.debug:
                 raise
             failed.append(name)
-            blocks.append((name, {}, [], f"FAILED: {type(error).__name__}: {error}"[:200]))
+            blocks.append((name, None, f"FAILED: {type(error).__name__}: {error}"[:300]))
+            print(f"[{step}/{len(names)}] {name}: failed after {time.time() - began:.0f} s",
+                  file=sys.stderr, flush=True)
             continue
+        seconds = time.time() - began
+        headline = result.pop("headline", None) or {}
         metrics, figures = _split_demo_result(result)
-        (out_dir / "demo_summary.json").write_text(
-            json.dumps({"metrics": metrics, "figures": figures}, indent=2)
-        )
-        blocks.append((name, metrics, figures, None))
-    # One block per recipe: a wide single-line table is unreadable with per-yaw metric lists.
-    for name, metrics, figures, failure in blocks:
+        figures = headline.get("figures") or figures
+        (out_dir / "demo_summary.json").write_text(json.dumps(
+            {"seconds": round(seconds, 1), "smoke": smoke, "headline": headline, "metrics": metrics,
+             "figures": figures}, indent=2))
+        blocks.append((name, {**headline, "figures": figures, "seconds": seconds}, None))
+        print(f"[{step}/{len(names)}] {name}: done in {seconds:.0f} s", file=sys.stderr, flush=True)
+    # One short block per recipe for a person; every number is in <out>/<recipe>/demo_summary.json.
+    for name, headline, failure in blocks:
         print(f"\n{name}")
         if failure:
             print(f"  {failure}")
             continue
-        shown = list(metrics.items())[:_DEMO_METRICS_SHOWN]
-        width = max((len(k) for k, _ in shown), default=0)
-        for key, value in shown:
-            print(f"  {key:<{width}}  {value}")
-        if len(metrics) > len(shown):
-            print(f"  ... {len(metrics) - len(shown)} more in {pathlib.Path(args.out) / name / 'demo_summary.json'}")
-        for figure in figures:
+        print(f"  {headline.get('done', 'ran')} ({headline['seconds']:.0f} s)")
+        for line in headline.get("lines", [])[:3]:
+            print(f"  {line}")
+        for figure in headline["figures"][:2]:
             print(f"  figure: {figure}")
+    print(f"\nall numbers: {pathlib.Path(args.out)}/<recipe>/demo_summary.json "
+          f"({time.time() - started:.0f} s in all)")
+    if smoke:
+        print("smoke size: a few training steps through the same code; the numbers mean nothing")
     if failed:
         raise CommandError(f"demo failed for: {', '.join(failed)}")
     return 0
 
 
-_DEMO_METRICS_SHOWN = 12
 
 
 def _split_demo_result(result):
@@ -508,6 +569,9 @@ def build_parser():
     sub.add_argument("--weights", default="default", help="default, none, a file, URL or preset")
     sub.add_argument("--out", default=None, help="directory for confusion.png and metrics.json")
     sub.add_argument("--json", action="store_true")
+    sub.add_argument("--strict", action="store_true",
+                     help="stop at the first unreadable image file (default: skip and list them, "
+                     "exit 1 at the end)")
 
     sub = add("predict", "detect and classify every face in photos", cmd_predict,
               "fer-zoo predict gasca2 a.jpg b.png --json --annotate out/")
@@ -516,6 +580,9 @@ def build_parser():
     sub.add_argument("--json", action="store_true", help="print results as JSON")
     sub.add_argument("--annotate", metavar="DIR", help="write annotated copies into DIR")
     sub.add_argument("--cropped", action="store_true", help="images are face crops: skip detection")
+    sub.add_argument("--strict", action="store_true",
+                     help="stop at the first unreadable image (default: report it, classify the "
+                     "others, exit 1 at the end)")
     sub.add_argument("--weights", default="default")
 
     sub = add("video", "annotate every face of a video file or camera (index) as mp4",
@@ -555,6 +622,8 @@ def build_parser():
               "fer-zoo demo --recipes gasca,jpem --out demo/")
     sub.add_argument("--recipes", default=None, help="comma-separated (default: all)")
     sub.add_argument("--out", default="fer_zoo_demo")
+    sub.add_argument("--smoke", action="store_true",
+                     help="a few steps per recipe through the same code (CI; also FER_ZOO_DEMO_SMOKE=1)")
 
     sub = add("bench", "run the benchmarks (forwards to `python -m benchmarks`)", cmd_bench,
               "fer-zoo bench --help")

@@ -1,7 +1,6 @@
 """The `fer-zoo` command: parsing, one-line errors, and each command's wiring (tiny models)."""
 
 import json
-import re
 import subprocess
 import sys
 import types
@@ -174,28 +173,42 @@ def test_evaluate_maps_classes_by_name_and_writes_confusion(tiny_model, monkeypa
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == report["accuracy"]
 
 
-def test_demo_summary_and_failures(monkeypatch, tmp_path, capsys):
+def test_demo_summary_is_short_and_failures_exit_1(monkeypatch, tmp_path, capsys):
     import fer_zoo.recipes
 
+    calls = []
+
     def fake_demo(name):
-        def demo(out_dir):
+        def demo(out_dir, smoke=False):
+            calls.append((name, smoke))
             if name == "fesr":
                 raise RuntimeError("boom")
-            return {"figures": [f"{out_dir}/fig.png"], "metrics": {"accuracy": 0.91234567}}
+            return {"figures": [f"{out_dir}/fig.png"], "metrics": {"accuracy": 0.91234567, **{f"m{i}": i for i in range(40)}},
+                    "headline": {"done": f"trained {name}", "lines": ["SSIM 0.80 (copying the input: 0.40)"],
+                                 "figures": [f"{out_dir}/fig.png"]}}
 
         return demo
 
     monkeypatch.setattr(fer_zoo.recipes, "get_demo", fake_demo)
     assert cli.main(["demo", "--recipes", "gasca,jpem", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"^  metrics\.accuracy +0\.9123$", out, re.M)
-    assert f"figure: {tmp_path}/gasca/fig.png" in out
+    captured = capsys.readouterr()
+    block = captured.out.split("\ngasca\n")[1].split("\n\n")[0].splitlines()
+    assert block[0].startswith("  trained gasca (") and block[1] == "  SSIM 0.80 (copying the input: 0.40)"
+    assert block[2] == f"  figure: {tmp_path}/gasca/fig.png" and len(block) == 3  # at most ~6 lines a recipe
+    assert "m39" not in captured.out  # the rest goes to the json
+    assert "[1/2] gasca: running" in captured.err and "[2/2] jpem: done in" in captured.err
     summary = json.loads((tmp_path / "jpem" / "demo_summary.json").read_text())
-    assert summary == {"metrics": {"metrics.accuracy": 0.9123}, "figures": [f"{tmp_path}/jpem/fig.png"]}
-    assert cli.main(["demo", "--recipes", "gasca,fesr", "--out", str(tmp_path)]) == 1
+    assert summary["metrics"]["metrics.accuracy"] == 0.9123 and summary["metrics"]["metrics.m39"] == 39
+    assert summary["figures"] == [f"{tmp_path}/jpem/fig.png"] and summary["smoke"] is False
+    assert calls == [("gasca", False), ("jpem", False)]
+    assert cli.main(["demo", "--recipes", "gasca,fesr", "--out", str(tmp_path), "--smoke"]) == 1
     captured = capsys.readouterr()
     assert "FAILED: RuntimeError: boom" in captured.out
     assert captured.err.strip().splitlines()[-1] == "fer-zoo: error: demo failed for: fesr"
+    assert calls[-1] == ("fesr", True)
+    monkeypatch.setenv("FER_ZOO_DEMO_SMOKE", "1")
+    assert cli.main(["demo", "--recipes", "jpem", "--out", str(tmp_path)]) == 0
+    assert calls[-1] == ("jpem", True)
     assert cli.main(["demo", "--recipes", "nope"]) == 2
 
 
@@ -208,3 +221,83 @@ def test_data_preview_forwards(monkeypatch, tmp_path, capsys):
     assert cli.main(["data", "preview", "synthetic", "--out", out, "--set", "rows=3"]) == 0
     assert calls == [("synthetic", out, {"rows": 3})]
     assert capsys.readouterr().out.strip() == out
+
+
+def test_predict_reports_a_bad_file_and_classifies_the_others(tiny_model, face_png, tmp_path,
+                                                              capsys):
+    other = tmp_path / "other.png"
+    other.write_bytes(face_png.read_bytes())
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    files = [str(face_png), str(bad), str(other)]
+    annotated = tmp_path / "annotated"
+    assert cli.main(["predict", MODEL, *files, "--json", "--annotate", str(annotated)]) == 1
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)
+    assert [r["source"] for r in records] == files
+    assert "bad.jpg" in records[1]["error"] and records[1]["faces"] == []
+    for record in (records[0], records[2]):
+        assert "error" not in record and len(record["faces"]) == 1
+        assert record["faces"][0]["label"] in _testing.EXPRESSIONS
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("fer-zoo: 1 of 3 images failed: ") and f"{bad} (" in err
+    assert sorted(p.name for p in annotated.iterdir()) == ["face_annotated.png", "other_annotated.png"]
+
+    # Text output: a line for every file, the bad one saying why.
+    assert cli.main(["predict", MODEL, *files]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(f"{bad}: error: ") and "decode" in lines[1].lower()
+    assert lines[0].startswith(f"{face_png}: face 0 at") and lines[2].startswith(f"{other}: face 0")
+
+    # --strict: stops at the first bad file with today's one-line error.
+    assert cli.main(["predict", MODEL, *files, "--json", "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("fer-zoo: error: ") and "bad.jpg" in err
+
+
+def test_predict_classifies_a_small_crop_whole(tiny_model, face_png, tmp_path, capsys):
+    crop = cv2.imread(str(face_png))[24:72, 24:72]  # too tight for the detector: no face found
+    path = tmp_path / "crop.png"
+    cv2.imwrite(str(path), crop)
+    assert cli.main(["predict", MODEL, str(path), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["no_face"] is False
+    assert record["faces"][0]["cropped"] is True and record["faces"][0]["box"] == [0, 0, 48, 48]
+    assert cli.main(["predict", MODEL, str(face_png), "--json", "--cropped"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["faces"][0]["cropped"] is True and record["faces"][0]["box"] == [0, 0, 96, 96]
+
+
+def test_evaluate_skips_bad_files_and_exits_1_unless_strict(tiny_model, monkeypatch, capsys):
+    import fer_zoo.data
+    from fer_zoo.data.faceset import FaceSet
+
+    rng = np.random.default_rng(1)
+    faceset = FaceSet(rng.uniform(-1, 1, (8, 16, 16, 1)).astype(np.float32),
+                      {"expression": rng.integers(0, 7, 8)}, _testing.EXPRESSIONS, "toy")
+    faceset.report = {"bad": [("/data/broken.jpg", "Cannot decode image file: /data/broken.jpg")]}
+    seen = []
+
+    def load_faceset(spec, **kwargs):
+        seen.append(kwargs.get("skip_bad"))
+        if kwargs.get("skip_bad") is False:
+            raise ValueError("Cannot decode image file: /data/broken.jpg")
+        return faceset
+
+    monkeypatch.setattr(fer_zoo.data, "load_faceset", load_faceset, raising=False)
+    assert cli.main(["evaluate", MODEL, "--data", "folder:/data", "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["samples"] == 8 and report["bad_files"][0]["path"] == "/data/broken.jpg"
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "/data/broken.jpg" in err
+    assert cli.main(["evaluate", MODEL, "--data", "folder:/data", "--strict"]) == 1
+    assert "broken.jpg" in _one_line_error(capsys)
+    assert seen == [True, False]
+    # Adapters without skip_bad (synthetic, .npz) get no such option; a clean run exits 0.
+    faceset.report = {"bad": []}
+    assert cli.main(["evaluate", MODEL, "--data", "synthetic", "--json"]) == 0
+    assert seen[-1] is None and json.loads(capsys.readouterr().out)["bad_files"] == []

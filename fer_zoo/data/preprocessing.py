@@ -44,15 +44,53 @@ LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
 # Image I/O and conversions.
 # --------------------------------------------------------------------------------------------
 def read_image(path):
-    """Reads an image file as uint8 RGB `(H, W, 3)`; raises `ValueError` naming unreadable files."""
+    """Reads an image file as uint8 RGB `(H, W, 3)`; raises `ValueError` naming unreadable files.
+
+    Decoded by `decode_image`: 16-bit files are scaled to 8 bits, transparent PNGs composited
+    over white.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = decode_image(np.fromfile(str(path), dtype=np.uint8))
     if image is None:
         raise ValueError(f"Cannot decode image file (corrupt or unsupported format): {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_has_alpha(data):
+    """Whether encoded bytes are a PNG with transparency (alpha colour type or a tRNS chunk)."""
+    if data.size < 26 or data[:8].tobytes() != _PNG_SIGNATURE:
+        return False
+    if data[25] in (4, 6):  # IHDR colour type: grey + alpha, RGBA
+        return True
+    head = data[:65536].tobytes()  # tRNS (palette / single-colour transparency) precedes IDAT
+    idat = head.find(b"IDAT")
+    return b"tRNS" in head[: idat if idat >= 0 else None]
+
+
+def decode_image(data):
+    """Encoded image bytes (JPEG, PNG, BMP, TIFF, WebP, ...) -> uint8 RGB `(H, W, 3)`, or None.
+
+    16-bit images are scaled to 8 bits. A PNG with transparency is composited over white (as
+    image viewers show it) instead of exposing whatever colour its transparent pixels store;
+    other files are decoded with OpenCV's `IMREAD_COLOR` (which applies EXIF orientation).
+    """
+    data = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    if not data.size:
+        return None
+    try:
+        if _png_has_alpha(data):
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if image is not None and image.ndim == 3 and image.shape[-1] == 4:
+                return to_uint8_rgb(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA))
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_image_or_skip(path, skip_bad, bad, key=None):
@@ -68,26 +106,48 @@ def read_image_or_skip(path, skip_bad, bad, key=None):
 
 
 def to_uint8_rgb(image):
-    """Any accepted image (path, grey/RGB, uint8/float) -> uint8 RGB `(H, W, 3)`."""
+    """Any accepted image -> uint8 RGB `(H, W, 3)`.
+
+    Accepts a path, or an array `(H, W)` / `(H, W, 1)` grey, `(H, W, 3)` RGB or `(H, W, 4)` RGBA
+    (composited over white). uint8 is taken as is, uint16 scaled from its full range (0-65535),
+    bool as black/white, other types as float in [-1, 1] (when negative), [0, 1] (when at most 1)
+    or else [0, 255].
+    """
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
+    if image.size == 0:
+        raise ValueError(f"Expected a non-empty image; got shape {image.shape}.")
+    if image.ndim == 3 and image.shape[-1] == 4:
+        colour = to_uint8_rgb(image[..., :-1]).astype(np.float32)
+        alpha = _to_uint8(image[..., -1:]).astype(np.float32) / 255.0
+        return np.round(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
         raise ValueError(
-            f"Expected an image (H, W), (H, W, 1) or (H, W, 3); got shape {image.shape}."
+            f"Expected an image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got shape {image.shape}."
         )
-    if image.dtype != np.uint8:
-        image = image.astype(np.float32)
-        if image.min() < 0:
-            image = (image + 1.0) * 127.5
-        elif image.max() <= 1.0:
-            image = image * 255.0
-        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    image = _to_uint8(image)
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     return np.ascontiguousarray(image)
+
+
+def _to_uint8(values):
+    """Pixel values of any dtype -> uint8 (see `to_uint8_rgb` for the ranges assumed)."""
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype == np.uint16:
+        return np.round(values / 257.0).astype(np.uint8)
+    if values.dtype == np.bool_:
+        return values.astype(np.uint8) * 255
+    values = values.astype(np.float32)
+    if values.min() < 0:
+        values = (values + 1.0) * 127.5
+    elif values.max() <= 1.0:
+        values = values * 255.0
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
 def to_model_range(image_uint8, channels):

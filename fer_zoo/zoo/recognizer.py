@@ -31,6 +31,9 @@ class Face:
         score: its probability.
         probabilities: dict class name -> probability.
         index: position of the face in its image (largest first).
+        cropped: the image was classified as a face crop, without detection (`detector=
+            "cropped"`, or a small image in which no face was detected: see `Recognizer`'s
+            `crop_fallback_px`); `box` is then the (centred square of the) whole image.
     """
 
     box: tuple
@@ -38,6 +41,7 @@ class Face:
     score: float
     probabilities: dict
     index: int = 0
+    cropped: bool = False
 
     def to_dict(self):
         return {
@@ -45,6 +49,7 @@ class Face:
             "label": self.label,
             "score": round(float(self.score), 6),
             "probabilities": {k: round(float(v), 6) for k, v in self.probabilities.items()},
+            "cropped": bool(self.cropped),
         }
 
 
@@ -52,16 +57,19 @@ class Face:
 class ImageResult:
     """The faces found in one photo (or video frame); `no_face` is True when there are none.
 
-    Iterating over it, `len()` and indexing go through `faces`.
+    `error` is set (and `faces` empty, `image_size` None, `no_face` False) when the input could
+    not be read: `Recognizer.predict(..., on_error="record")`. Iterating over it, `len()` and
+    indexing go through `faces`.
     """
 
     source: str
     faces: list
-    image_size: tuple
+    image_size: tuple | None
+    error: str | None = None
 
     @property
     def no_face(self):
-        return not self.faces
+        return not self.faces and self.error is None
 
     def __len__(self):
         return len(self.faces)
@@ -73,32 +81,36 @@ class ImageResult:
         return self.faces[index]
 
     def to_dict(self):
-        return {
+        record = {
             "source": self.source,
-            "image_size": [int(v) for v in self.image_size],
+            "image_size": None if self.image_size is None else [int(v) for v in self.image_size],
             "no_face": self.no_face,
             "faces": [face.to_dict() for face in self.faces],
         }
+        if self.error is not None:
+            record["error"] = self.error
+        return record
 
 
 def read_image(item, name=None):
-    """Path, encoded bytes or array -> uint8 RGB `(H, W, 3)`; errors name the input."""
-    from fer_zoo.data.preprocessing import to_uint8_rgb
+    """Path, encoded bytes or array -> uint8 RGB `(H, W, 3)`; errors name the input.
+
+    Grey, RGB and RGBA (composited over white), 8- and 16-bit files and arrays are accepted
+    (see `fer_zoo.data.preprocessing.decode_image` and `to_uint8_rgb`).
+    """
+    from fer_zoo.data.preprocessing import decode_image, to_uint8_rgb
 
     if isinstance(item, bytes | bytearray | memoryview):
-        data = np.frombuffer(item, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = decode_image(item)
         if image is None:
             raise ValueError(f"Cannot decode {name or 'image bytes'}: not a JPEG/PNG/BMP image.")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return image
     if isinstance(item, str | os.PathLike):
         path = pathlib.Path(item)
         if not path.is_file():
             raise FileNotFoundError(f"Image file not found: {path}")
         return to_uint8_rgb(path)  # raises ValueError naming an undecodable file
     if isinstance(item, np.ndarray):
-        if item.ndim == 3 and item.shape[-1] == 4:
-            item = item[..., :3]  # RGBA: drop alpha
         try:
             return to_uint8_rgb(item)
         except ValueError as error:
@@ -109,12 +121,21 @@ def read_image(item, name=None):
     )
 
 
+def _error_text(error, name, prefix=""):
+    """One line naming the input and the cause of `error` (for `ImageResult.error`)."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    message = f"{prefix}{message}"
+    return message if name in message else f"{name}: {message}"
+
+
 class Recognizer:
     """Detects, aligns and classifies every face in photos and videos.
 
     Faces are found and aligned by `fer_zoo.data.preprocessing.FacePreprocessor` (configured
     from the model's metadata: input size, channels, margin, alignment), and all faces of a
-    batch of photos are classified in one batched model call.
+    batch of photos are classified in one batched model call. An image no larger than a face
+    crop (`crop_fallback_px`) in which no face is detected is classified whole, as a face crop
+    (its `Face.cropped` is True), instead of being reported as `no_face`.
 
     Args:
         model: a registered model name (see `fer_zoo.list_models()`) or a `keras.Model` made by
@@ -128,6 +149,12 @@ class Recognizer:
             the model, converted on first use, whose per-call overhead is about half of
             TensorFlow's; larger batches through TensorFlow, whose multi-threaded kernels win
             there; TensorFlow throughout if the conversion fails), `"tf"` or `"tflite"`.
+        crop_fallback_px: an image whose longer side is at most this many pixels (a face crop
+            such as FER2013's 48x48) and in which the detector finds no face is resized to the
+            model input as with `detector="cropped"` and classified as one face, marked
+            `cropped`, with the image's centred square as its box. `None` or 0: such images give
+            `no_face` like any other. Default 96. Photos only: video frames are never
+            classified whole.
 
     Example:
     ```python
@@ -146,7 +173,8 @@ class Recognizer:
 
     SMALL_BATCH = 8  # faces per call up to which runtime="auto" uses TFLite
 
-    def __init__(self, model="gasca2", detector=None, weights="default", batch_size=64, runtime="auto"):
+    def __init__(self, model="gasca2", detector=None, weights="default", batch_size=64, runtime="auto",
+                 crop_fallback_px=96):
         if isinstance(model, str):
             model = loading.load(model, weights=weights)
         self.model = model
@@ -162,7 +190,15 @@ class Recognizer:
             raise ValueError(f"runtime must be 'auto', 'tf' or 'tflite', got {runtime!r}.")
         self.runtime = runtime
         self._tflite_failed = False
+        if crop_fallback_px is not None and int(crop_fallback_px) < 0:
+            raise ValueError(f"crop_fallback_px must be >= 0 or None, got {crop_fallback_px}.")
+        self.crop_fallback_px = int(crop_fallback_px or 0)
         self.detector = self._make_detector(detector)
+        from fer_zoo.data.preprocessing import FacePreprocessor
+
+        # Crop mode: every image is a face crop (detector="cropped" or such a FacePreprocessor).
+        self._crop_mode = isinstance(self.detector, FacePreprocessor) and self.detector.assume_cropped
+        self._cropper = self.detector if self._crop_mode else None
 
     def _make_detector(self, detector):
         from fer_zoo.data.preprocessing import FacePreprocessor
@@ -186,25 +222,43 @@ class Recognizer:
         )
 
     # -- photos -------------------------------------------------------------------------------
-    def predict(self, inputs):
+    def predict(self, inputs, on_error="raise"):
         """Classify every face in one photo or a list of photos.
 
         Args:
-            inputs: a path, encoded image bytes, a NumPy image (`(H, W)`, `(H, W, 1)` or
-                `(H, W, 3)` RGB; uint8, or float in [0, 1] / [-1, 1]), a list of those, or an
-                array `(N, H, W, C)`.
+            inputs: a path, encoded image bytes, a NumPy image (`(H, W)`, `(H, W, 1)` grey,
+                `(H, W, 3)` RGB or `(H, W, 4)` RGBA; uint8, uint16, or float in [0, 1] /
+                [-1, 1]), a list of those, or an array `(N, H, W, C)`. Files may be 8- or 16-bit,
+                grey or colour; RGBA arrays and PNGs with transparency are composited over white.
+            on_error: `"raise"` (default): the first unreadable input (missing file, undecodable
+                bytes, bad array) raises, naming it. `"record"`: it gets an `ImageResult` whose
+                `error` names the input and the cause (`faces` empty, `no_face` False,
+                `image_size` None), and every other input is still classified.
 
         Returns:
-            An `ImageResult` for a single input, a list of them for a list/batch. A photo without
-            a face gives an `ImageResult` with empty `faces` and `no_face=True`.
+            An `ImageResult` for a single input, a list of them (one per input, in order) for a
+            list/batch. A photo without a face gives an `ImageResult` with empty `faces` and
+            `no_face=True`; a small image without a detectable face is classified whole (see
+            `crop_fallback_px`).
         """
+        if on_error not in ("raise", "record"):
+            raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}.")
         single = not (
             isinstance(inputs, list | tuple) or (isinstance(inputs, np.ndarray) and inputs.ndim == 4)
         )
         items = [inputs] if single else list(inputs)
         names = [self._source_name(item, i) for i, item in enumerate(items)]
-        images = [read_image(item, name) for item, name in zip(items, names)]
-        results = self._predict_images(images, names)
+        images, errors = [], []
+        for item, name in zip(items, names):
+            try:
+                images.append(read_image(item, name))
+                errors.append(None)
+            except (OSError, ValueError, TypeError, cv2.error) as error:
+                if on_error == "raise":
+                    raise
+                images.append(None)
+                errors.append(_error_text(error, name))
+        results = self._predict_images(images, names, errors, on_error)
         return results[0] if single else results
 
     def _runtime_for(self, faces):
@@ -228,18 +282,44 @@ class Recognizer:
         kind = "bytes" if isinstance(item, bytes | bytearray | memoryview) else "array"
         return f"<{kind} #{index}>"
 
-    def _predict_images(self, images, names):
-        detections = [self.detector(image) for image in images]
-        faces = [face for found in detections for _, face in found]
+    def _detect(self, image, crop_fallback=True):
+        """`([(box, face), ...], cropped)` for one uint8 RGB image (see `crop_fallback_px`)."""
+        if self._crop_mode:
+            return list(self.detector(image)), True
+        found = list(self.detector(image))
+        small = max(image.shape[:2]) <= self.crop_fallback_px
+        if not found and crop_fallback and small:
+            if self._cropper is None:
+                self._cropper = self._make_detector("cropped")
+            return list(self._cropper(image)), True
+        return found, False
+
+    def _predict_images(self, images, names, errors=None, on_error="raise", crop_fallback=True):
+        errors = [None] * len(images) if errors is None else list(errors)
+        detections = []
+        for i, (image, name) in enumerate(zip(images, names)):
+            found, cropped = [], False
+            if errors[i] is None:
+                try:
+                    found, cropped = self._detect(image, crop_fallback)
+                except Exception as error:  # one bad image must not lose the batch ("record")
+                    if on_error == "raise":
+                        raise
+                    errors[i] = _error_text(error, name, "face detection failed: ")
+            detections.append((found, cropped))
+        faces = [face for found, _ in detections for _, face in found]
         probabilities = loading.predict_probabilities(
             self.model,
-            loading.to_model_input(faces, self.metadata) if faces else [],
+            loading.to_model_input(faces, self.metadata),
             self.metadata,
             batch_size=self.batch_size,
             runtime=self._runtime_for(len(faces)),
-        )
+        ) if faces else []
         results, row = [], 0
-        for image, name, found in zip(images, names, detections):
+        for image, name, (found, cropped), error in zip(images, names, detections, errors):
+            if error is not None:
+                results.append(ImageResult(name, [], None, error=error))
+                continue
             image_faces = []
             for index, (box, _) in enumerate(found):
                 p = probabilities[row]
@@ -252,6 +332,7 @@ class Recognizer:
                         score=float(p[best]),
                         probabilities=dict(zip(self.class_names, map(float, p))),
                         index=index,
+                        cropped=cropped,
                     )
                 )
             results.append(ImageResult(name, image_faces, tuple(image.shape[:2])))
@@ -320,8 +401,10 @@ class Recognizer:
         def flush():
             nonlocal writer, last_result
             analysed = [frame for frame, analyse in pending if analyse]
+            # A (tiny) frame without a face is no face: the crop fallback is for photos.
             results = iter(self._predict_images(
-                analysed, [f"frame {stats['frames'] + i}" for i in range(len(analysed))]
+                analysed, [f"frame {stats['frames'] + i}" for i in range(len(analysed))],
+                crop_fallback=False,
             ))
             for frame, analyse in pending:
                 if analyse:

@@ -33,7 +33,7 @@ def test_all_faces_of_a_batch_in_one_model_call(recognizer, tiny_model, faces, t
     group = np.concatenate([faces[0], faces[1]], axis=1)  # two faces side by side
     grey_path = tmp_path / "grey.png"
     cv2.imwrite(str(grey_path), cv2.cvtColor(faces[2], cv2.COLOR_RGB2GRAY))
-    blank = np.full((60, 80, 3), 128, np.uint8)
+    blank = np.full((120, 160, 3), 128, np.uint8)  # larger than a face crop: no fallback
     calls = []
     real = loading.predict_probabilities
 
@@ -76,7 +76,7 @@ def test_single_input_returns_one_result_and_json(recognizer, faces):
 
 
 def test_no_face_and_bad_files_say_so(recognizer, tmp_path):
-    result = recognizer.predict(np.zeros((40, 40), np.uint8))
+    result = recognizer.predict(np.zeros((200, 200), np.uint8))
     assert result.no_face and result.faces == []
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not a jpeg")
@@ -176,3 +176,119 @@ def test_runtimes_agree_and_auto_picks_tflite_for_few_faces(tiny_model, faces, m
     assert used[-1] == (1, "tf")
     with pytest.raises(ValueError, match="runtime"):
         Recognizer(tiny_model, runtime="onnx")
+
+
+def _tight_crop(face, top=24, left=24, height=48, width=48):
+    """A face crop cut too tightly (no face outline) for the Haar detector to find a face."""
+    return np.ascontiguousarray(face[top:top + height, left:left + width])
+
+
+def test_small_crop_without_detectable_face_is_classified_whole(tiny_model, recognizer, faces):
+    crop = _tight_crop(faces[0])
+    assert recognizer.detector(crop) == []  # the situation under test: nothing detected
+    result = recognizer.predict(crop)
+    assert not result.no_face and len(result) == 1
+    face = result[0]
+    assert face.cropped and face.box == (0, 0, 48, 48)
+    assert face.to_dict()["cropped"] is True and result.to_dict()["no_face"] is False
+    # Classified exactly as detector="cropped" classifies it (resize of the whole crop).
+    forced = Recognizer(tiny_model, detector="cropped").predict(crop)[0]
+    assert forced.cropped and forced.box == face.box
+    np.testing.assert_allclose(list(face.probabilities.values()),
+                               list(forced.probabilities.values()), atol=1e-6)
+
+    # A detected face is not a fallback; nor is a photo larger than a face crop.
+    assert recognizer.predict(faces[0])[0].cropped is False
+    assert recognizer.predict(faces[0])[0].to_dict()["cropped"] is False
+    assert recognizer.predict(np.full((200, 200, 3), 128, np.uint8)).no_face
+    assert len(recognizer.predict(np.full((60, 96, 3), 128, np.uint8))) == 1  # 96: still a crop
+    assert recognizer.predict(np.full((60, 97, 3), 128, np.uint8)).no_face
+    for off in (None, 0):
+        assert Recognizer(tiny_model, crop_fallback_px=off).predict(crop).no_face
+    with pytest.raises(ValueError, match="crop_fallback_px"):
+        Recognizer(tiny_model, crop_fallback_px=-1)
+
+
+def test_grey_rgba_16_bit_and_odd_sizes_all_give_results(recognizer, faces, tmp_path):
+    from fer_zoo.zoo.recognizer import read_image
+
+    def probabilities(result):
+        assert result.error is None and len(result) >= 1
+        return [list(face.probabilities.values()) for face in result]
+
+    # RGBA, file and array: transparent pixels are composited over white, both the same way.
+    rgba = np.dstack([faces[0], np.full(faces[0].shape[:2], 255, np.uint8)])
+    rgba[:10, :, 3] = 0  # transparent band at the top, dark colour stored under it
+    rgba[:10, :, :3] = 0
+    rgba_path = tmp_path / "rgba.png"
+    cv2.imwrite(str(rgba_path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    composited = faces[0].copy()
+    composited[:10] = 255
+    np.testing.assert_array_equal(read_image(rgba_path), composited)
+    np.testing.assert_array_equal(read_image(rgba), composited)
+    expected = probabilities(recognizer.predict(composited))
+    assert probabilities(recognizer.predict(rgba_path)) == expected
+    assert probabilities(recognizer.predict(rgba)) == expected
+
+    # 16-bit PNG file and uint16 array: scaled from their full range, not clipped to white.
+    deep = faces[1].astype(np.uint16) * 257
+    deep_path = tmp_path / "deep.png"
+    cv2.imwrite(str(deep_path), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    assert cv2.imread(str(deep_path), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    np.testing.assert_array_equal(read_image(deep_path), faces[1])
+    np.testing.assert_array_equal(read_image(deep), faces[1])
+    expected = probabilities(recognizer.predict(faces[1]))
+    assert probabilities(recognizer.predict(deep_path)) == expected
+    assert probabilities(recognizer.predict(deep)) == expected
+
+    # Grey (H, W) and (H, W, 1) arrays, and a grey + alpha PNG file.
+    grey = cv2.cvtColor(faces[2], cv2.COLOR_RGB2GRAY)
+    expected = probabilities(recognizer.predict(grey))
+    assert probabilities(recognizer.predict(grey[..., None])) == expected
+    grey_alpha_path = tmp_path / "grey_alpha.png"
+    cv2.imwrite(str(grey_alpha_path), cv2.cvtColor(grey, cv2.COLOR_GRAY2BGRA))
+    assert probabilities(recognizer.predict(grey_alpha_path)) == expected
+
+    # Odd sizes: a 53x37 crop (classified whole: its centred square), a 37x53 16-bit RGBA file.
+    odd = _tight_crop(faces[0], top=20, left=30, height=53, width=37)
+    result = recognizer.predict(odd)
+    assert result.image_size == (53, 37) and len(result) == 1
+    assert result[0].cropped and result[0].box == (0, 8, 37, 37)
+    odd_path = tmp_path / "odd.png"
+    odd_rgba = np.dstack([odd.transpose(1, 0, 2), np.full((37, 53), 255, np.uint8)])
+    cv2.imwrite(str(odd_path), cv2.cvtColor(odd_rgba.astype(np.uint16) * 257, cv2.COLOR_RGBA2BGRA))
+    result = recognizer.predict(odd_path)
+    assert result.image_size == (37, 53) and len(result) == 1 and result[0].cropped
+
+
+def test_batch_with_bad_items_records_them_and_classifies_the_rest(recognizer, faces, tmp_path):
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), cv2.cvtColor(faces[0], cv2.COLOR_RGB2BGR))
+    missing = tmp_path / "missing.png"
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated, not really a JPEG")
+    inputs = [str(good), str(missing), str(corrupt), faces[1], b"junk"]
+    results = recognizer.predict(inputs, on_error="record")
+    assert len(results) == 5 and [r.source for r in results][:3] == inputs[:3]
+    errors = [r.error for r in results]
+    assert errors[0] is None and errors[3] is None
+    assert "missing.png" in errors[1] and "not found" in errors[1]
+    assert "corrupt.jpg" in errors[2] and "decode" in errors[2].lower()
+    assert "bytes #4" in errors[4]
+    for bad in (results[1], results[2], results[4]):
+        assert bad.faces == [] and bad.no_face is False and bad.image_size is None
+        record = bad.to_dict()
+        assert record["error"] == bad.error and record["no_face"] is False
+    # The good items are classified as they would be on their own.
+    for result, alone in ((results[0], recognizer.predict(good)),
+                          (results[3], recognizer.predict(faces[1]))):
+        assert len(result) == len(alone) >= 1 and "error" not in result.to_dict()
+        assert [f.probabilities for f in result] == [f.probabilities for f in alone]
+
+    # Default: the first bad item raises, naming it.
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        recognizer.predict(inputs)
+    with pytest.raises(ValueError, match="on_error"):
+        recognizer.predict(inputs, on_error="skip")
+    single = recognizer.predict(str(corrupt), on_error="record")
+    assert isinstance(single, ImageResult) and "corrupt.jpg" in single.error
