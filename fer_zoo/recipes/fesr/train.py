@@ -253,8 +253,13 @@ def synthesis_quality(recipe, faces, max_images=64, seed=0):
     fake = (np.concatenate(fakes) + 1.0) / 2.0
     real = (faces.images[dst] + 1.0) / 2.0
     psnr = tf.image.psnr(real, fake, max_val=1.0).numpy()
-    ssim = tf.image.ssim(real, fake, max_val=1.0, filter_size=min(11, real.shape[1] // 2 | 1)).numpy()
-    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "pairs": int(len(pairs))}
+    window = min(11, real.shape[1] // 2 | 1)
+    ssim = tf.image.ssim(real, fake, max_val=1.0, filter_size=window).numpy()
+    # Baseline: the unedited source face (right identity, wrong expression) against the truth.
+    source = (faces.images[src] + 1.0) / 2.0
+    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "pairs": int(len(pairs)),
+            "copy_input_psnr": float(np.mean(tf.image.psnr(real, source, max_val=1.0).numpy())),
+            "copy_input_ssim": float(np.mean(tf.image.ssim(real, source, max_val=1.0, filter_size=window).numpy()))}
 
 
 def recognition_accuracy(recognizer, faces):
@@ -385,7 +390,7 @@ def run(
     return summary, recipe
 
 
-def demo(out_dir="runs/fesr_demo", seed=0):
+def demo(out_dir="runs/fesr_demo", seed=0, smoke=False):
     """A 1-3 minute CPU run on SynthFER writing Fig. 6 / Fig. 7 style figures.
 
     Writes `fesr_intensity_sweep.png` (per expression: G's renders of a held-out face at five
@@ -407,8 +412,8 @@ def demo(out_dir="runs/fesr_demo", seed=0):
         image_size=32,
         synthetic_identities=24,
         synthetic_intensities=(0.5, 1.0),
-        identity_epochs=2,
-        pretrain_epochs=6,
+        identity_epochs=1 if smoke else 2,
+        pretrain_epochs=1 if smoke else 6,
         joint_epochs=1,
         learning_rate=5e-4,
         critic_steps=5,
@@ -429,4 +434,14 @@ def demo(out_dir="runs/fesr_demo", seed=0):
         "accuracy": summary["accuracy"],
         "identity_network": summary["identity_network"],
         "seconds": summary["seconds"],
+        "headline": {
+            "done": "trained FESR (FESGAN + R, variant JL) from scratch on 24 SynthFER identities",
+            "lines": [
+                f"held-out faces re-expressed at intensity 1: SSIM {summary['synthesis']['ssim']:.2f} to the "
+                f"exact renders (the unedited input: {summary['synthesis']['copy_input_ssim']:.2f})",
+                f"R's expression accuracy on held-out identities: {100 * summary['accuracy']:.1f} % "
+                f"(chance {100 / 7:.1f} %)",
+            ],
+            "figures": [str(sweep["path"]), str(faces)],
+        },
     }
