@@ -16,6 +16,7 @@ _LAZY = {
     "model_info": "fer_zoo.zoo",
     "export": "fer_zoo.zoo",
     "Recognizer": "fer_zoo.zoo",
+    "Synthesizer": "fer_zoo.zoo",
 }
 
 

@@ -398,6 +398,72 @@ def cmd_export(args):
     return 0
 
 
+def cmd_synthesize(args):
+    zoo = _zoo()
+    import cv2
+
+    from fer_zoo.zoo.synthesizer import AlignedFaces, to_uint8
+
+    syn = zoo.Synthesizer(_load_model(zoo, args.model, args.weights))
+    expression = args.expression
+    if expression is not None and expression.strip().isdigit():
+        expression = int(expression)
+    controls = {k: v for k, v in (("expression", expression), ("intensity", args.intensity),
+                                  ("yaw", args.yaw), ("light", args.light),
+                                  ("expression_from", args.expression_from)) if v is not None}
+    unsupported = [k for k in controls if k not in syn.controls]
+    if unsupported:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unsupported)
+        takes = ", ".join("--" + k.replace("_", "-") for k in syn.controls) or "no controls"
+        raise CommandError(f"{args.model} does not take {flags}; it takes {takes}.", exit_code=2)
+    out = pathlib.Path(args.out)
+    failed, written = [], []
+    if syn.takes_faces:
+        if not args.images or args.sample is not None:
+            raise CommandError(f"{args.model} edits faces: give IMAGE files (no --sample).",
+                               exit_code=2)
+        # Each photo on its own, so that one without a face (or unreadable) is reported and the
+        # others still written; exit 1 at the end (--strict: stop at the first).
+        parts = []
+        for path in args.images:
+            try:
+                parts.append(syn.align(path, cropped=args.cropped))
+            except (OSError, ValueError) as error:
+                if args.strict:
+                    raise
+                failed.append((path, _short_reason(" ".join(str(error).split()), path)))
+        faces = AlignedFaces.concatenate(parts) if parts else None
+        options = {"cropped": args.cropped}
+        stems = [pathlib.Path(source).stem for source in faces.sources] if faces else []
+    else:
+        if args.images:
+            raise CommandError(
+                f"{args.model} cannot edit a given face (a decoder without encoder): use "
+                "--sample N [--seed S] to render new identities.", exit_code=2)
+        faces, options = None, {"num": args.sample or 1, "seed": args.seed}
+        stems = [f"sample_{i}" for i in range(options["num"])]
+    if faces is not None or not syn.takes_faces:
+        images = to_uint8(syn.generate(faces, **options, **controls))
+        out.mkdir(parents=True, exist_ok=True)
+        used = set()
+        for stem, image, source in zip(stems, images, faces.sources if faces else stems):
+            name, n = f"{stem}_synth.png", 1
+            while name in used:  # same file name from different folders
+                n += 1
+                name = f"{stem}_{n}_synth.png"
+            used.add(name)
+            if image.shape[-1] == 3:
+                image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(out / name), image[..., 0] if image.shape[-1] == 1 else image)
+            written.append(out / name)
+            print(f"{source} -> {out / name}")
+        if args.grid:
+            grid = syn.grid(faces, cell=args.cell, **options, **controls)
+            cv2.imwrite(str(out / "grid.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+            print(f"grid: {out / 'grid.png'}")
+    return _report_failures(failed, len(args.images), what="not synthesized")
+
+
 def cmd_data_preview(args):
     _quiet_tensorflow()
     try:
@@ -549,7 +615,10 @@ def build_parser():
     sub.add_argument("--out", required=True, help="run directory (checkpoints, logs, figures)")
     sub.add_argument("--config", default="small", help="small (quick) or paper (paper settings)")
     sub.add_argument("--precision", default=None, help="e.g. float32, mixed_float16, mixed_bfloat16")
-    sub.add_argument("--strategy", default="default", help="default, mirrored, ...")
+    sub.add_argument("--strategy", default="default",
+                     help="default, auto, mirrored, mirrored-cpu:N, multiworker (cluster from "
+                     "TF_CONFIG; run the same command on every worker, --out on a shared file "
+                     "system; docs/distributed.md) or tpu")
     sub.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config entry (JSON values; repeatable)")
 
@@ -604,6 +673,35 @@ def build_parser():
     sub.add_argument("--tflite", action="store_true")
     sub.add_argument("--onnx", action="store_true")
     sub.add_argument("--overwrite", action="store_true")
+    sub.add_argument("--weights", default="default")
+
+    sub = add("synthesize", "generate faces with a generator preset (expression, intensity, pose, "
+              "reenactment, normalisation): one PNG per input, optionally a sweep grid",
+              cmd_synthesize, "fer-zoo synthesize jpem-generator face.jpg --out synth/ "
+              "--expression happy --yaw 0 --grid\n  fer-zoo synthesize fesr-generator --sample 4 "
+              "--expression surprise --intensity 0.5 --out synth/ --grid")
+    sub.add_argument("model")
+    sub.add_argument("images", nargs="*", metavar="IMAGE",
+                     help="photos (the largest face of each is used) or, with --cropped, face crops")
+    sub.add_argument("--out", required=True, help="directory for <stem>_synth.png (and grid.png)")
+    sub.add_argument("--expression", default=None, help="target expression: class name or index")
+    sub.add_argument("--intensity", type=float, default=None, help="expression intensity, 0..1")
+    sub.add_argument("--yaw", type=float, default=None,
+                     help="target yaw in degrees (snapped to the poses the model was trained on)")
+    sub.add_argument("--light", type=float, default=None, help="target light (models that take it)")
+    sub.add_argument("--expression-from", default=None, metavar="IMAGE",
+                     help="face whose expression is copied (reenactment models)")
+    sub.add_argument("--cropped", action="store_true",
+                     help="images (and --expression-from) are face crops: skip detection")
+    sub.add_argument("--grid", action="store_true",
+                     help="also write grid.png: input | output | a sweep over each control")
+    sub.add_argument("--cell", type=int, default=64, help="pixels per image in the grid")
+    sub.add_argument("--sample", type=int, default=None, metavar="N",
+                     help="decoders without encoder (fesr-generator): render N new identities")
+    sub.add_argument("--seed", type=int, default=0, help="seed of --sample's identities")
+    sub.add_argument("--strict", action="store_true",
+                     help="stop at the first photo without a face or unreadable file (default: "
+                     "report it, write the others, exit 1 at the end)")
     sub.add_argument("--weights", default="default")
 
     sub = add("data", "data set tools", None, "fer-zoo data preview kdef:/data/KDEF --out kdef.png")

@@ -301,3 +301,69 @@ def test_evaluate_skips_bad_files_and_exits_1_unless_strict(tiny_model, monkeypa
     faceset.report = {"bad": []}
     assert cli.main(["evaluate", MODEL, "--data", "synthetic", "--json"]) == 0
     assert seen[-1] is None and json.loads(capsys.readouterr().out)["bad_files"] == []
+
+
+@pytest.fixture(scope="module")
+def tiny_generators(tmp_path_factory):
+    """Tiny generator presets with the JPEM and FESR-decoder layouts (fer_zoo.zoo.synthesizer_test)."""
+    import contextlib
+
+    from fer_zoo.zoo.synthesizer_test import registered_tiny_generator
+
+    with contextlib.ExitStack() as stack:
+        for i, kind in enumerate(("jpem", "fesr_decoder")):
+            stack.enter_context(registered_tiny_generator(
+                f"cli_test_{kind}", tmp_path_factory.mktemp(kind), kind=kind, seed=i))
+        yield {"jpem": "cli_test_jpem", "fesr_decoder": "cli_test_fesr_decoder"}
+
+
+def test_synthesize_writes_a_png_per_input_and_a_grid(tiny_generators, face_png, tmp_path, capsys):
+    jpem, decoder = tiny_generators["jpem"], tiny_generators["fesr_decoder"]
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 260, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    # A photo without a face is reported on one line (exit 1); the others are written.
+    assert cli.main(["synthesize", jpem, str(face_png), str(blank), "--out", str(out),
+                     "--expression", "happy", "--yaw", "45", "--grid", "--cell", "20"]) == 1
+    captured = capsys.readouterr()
+    assert "face_synth.png" in captured.out
+    assert len(captured.err.strip().splitlines()) == 1 and "blank.png" in captured.err
+    written = cv2.imread(str(out / "face_synth.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (16, 16) and written.dtype == np.uint8
+    grid = cv2.imread(str(out / "grid.png"))
+    assert grid.shape == (16 + 20, 14 * 20 + 3 * 6, 3)  # input | output | 7 expressions | 5 yaws
+    assert cli.main(["synthesize", jpem, str(face_png), "--out", str(out), "--expression", "sad"]) == 0
+    assert not np.array_equal(cv2.imread(str(out / "face_synth.png"), cv2.IMREAD_UNCHANGED), written)
+    capsys.readouterr()
+
+    # A control the model does not take: one line naming the ones it does, exit 2.
+    assert cli.main(["synthesize", jpem, str(face_png), "--out", str(out),
+                     "--intensity", "0.5"]) == 2
+    err = _one_line_error(capsys)
+    assert "--intensity" in err and "--expression, --yaw" in err
+    assert cli.main(["synthesize", jpem, str(face_png), "--out", str(out),
+                     "--expression", "joy"]) == 1
+    assert "angry, disgust" in _one_line_error(capsys)
+
+    # A decoder without encoder renders --sample new identities and refuses photos.
+    samples = tmp_path / "samples"
+    assert cli.main(["synthesize", decoder, "--sample", "3", "--seed", "1", "--expression",
+                     "surprise", "--intensity", "0.5", "--out", str(samples), "--grid"]) == 0
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "grid.png", "sample_0_synth.png", "sample_1_synth.png", "sample_2_synth.png"]
+    capsys.readouterr()
+    assert cli.main(["synthesize", decoder, str(face_png), "--out", str(samples)]) == 2
+    assert "cannot edit a given face" in _one_line_error(capsys)
+
+
+def test_synthesize_help_does_not_import_tensorflow():
+    script = (
+        "import sys\n"
+        "from fer_zoo import cli\n"
+        "try:\n    cli.main(['synthesize', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--expression-from" in result.stdout and "example:" in result.stdout

@@ -7,6 +7,7 @@ zoo.list_models()
 model = zoo.load("gasca2")
 zoo.export(model, "serving/", name="gasca2")
 results = zoo.Recognizer("gasca2").predict("group_photo.jpg")
+faces = zoo.Synthesizer("jpem-generator").generate("me.jpg", expression="happy", yaw=0.0)
 ```
 """
 
@@ -20,11 +21,13 @@ from fer_zoo.zoo.registry import (
     register_module,
     register_preset,
 )
+from fer_zoo.zoo.synthesizer import Synthesizer
 
 __all__ = [
     "Face",
     "ImageResult",
     "Recognizer",
+    "Synthesizer",
     "export",
     "list_models",
     "load",

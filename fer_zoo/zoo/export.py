@@ -21,6 +21,13 @@ Signatures of the SavedModel (see docs/serving.md):
 Both return `probabilities` (float32 `(N, K)`), `class_index` (int32 `(N,)`) and `classes`
 (the class names, string `(N,)`). Inputs are face crops: detection and alignment happen before
 (the `Recognizer` or `fer_zoo.data.preprocessing.FacePreprocessor`).
+
+Generators and normalisers (`task` "generation" / "normalization") are exported as a SavedModel
+whose `serving_default` takes the image and the controls of `metadata["controls"]` as named
+inputs (`image` in [0, 255], `expression` int32 index, `yaw` / `intensity` / `light` float32,
+`expression_from`, or `latent` for a decoder), builds the codes in the graph and returns `image`
+(float32 in [-1, 1]) and `image_uint8`; `generate_bytes` takes `image_bytes` instead of
+`image`. See docs/synthesis.md.
 """
 
 import json
@@ -123,6 +130,135 @@ def _signature_functions(model, metadata):
     return predict_bytes, predict_images, predict_portable
 
 
+# ---------------------------------------------------------------------------------------------
+# Generators: the controls as named signature inputs, their codes built in the graph.
+
+# Signature input of each control (see docs/synthesis.md, "Export"): name, dtype, shape.
+_CONTROL_SIGNATURE = {
+    "face": ("image", tf.float32, [None, None, None, None]),
+    "expression_from": ("expression_from", tf.float32, [None, None, None, None]),
+    "expression": ("expression", tf.int32, [None]),
+    "intensity": ("intensity", tf.float32, [None]),
+    "yaw": ("yaw", tf.float32, [None]),
+    "light": ("light", tf.float32, [None]),
+}
+_CONTROL_DOC = {
+    "image": "faces, float32 (N, H, W, C) in [0, 255], any size, C = 1 or 3 (resized in graph)",
+    "expression_from": "faces whose expression is copied, as `image` (1 or N)",
+    "expression": "int32 (N,) or (1,): class index into class_names",
+    "intensity": "float32 (N,) or (1,): expression intensity in [0, 1]",
+    "yaw": "float32 (N,) or (1,): degrees, snapped to the nearest trained pose",
+    "light": "float32 (N,) or (1,)",
+    "latent": "float32 (N, size): identity codes (the decoder has no encoder)",
+    "image_bytes": "encoded JPEG/PNG/BMP/GIF face crops, string (N,)",
+    "expression_from_bytes": "encoded face crops whose expression is copied, string (N,) or (1,)",
+}
+
+
+def _decode_batch(image_bytes, height, width):
+    """Encoded images (N,) -> float32 RGB (N, height, width, 3) in [0, 255], resized in graph."""
+
+    def decode(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return tf.image.resize(tf.cast(image, tf.float32)[None], (height, width), antialias=True)[0]
+
+    return tf.map_fn(decode, image_bytes,
+                     fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32))
+
+
+def _generator_functions(model, metadata):
+    """`(generate, specs, generate_bytes, bytes_specs)`: signature functions taking a dict of the
+    controls (named as in `_CONTROL_SIGNATURE`) and returning `image` (float32 in [-1, 1]) and
+    `image_uint8`; `generate_bytes` is None for a decoder without face input."""
+    from fer_zoo.zoo import synthesizer
+
+    inputs, _, class_names = synthesizer.parse_controls(model, metadata)
+    preprocess = _Preprocess(metadata, antialias=True)
+    out_low, out_high = (float(v) for v in metadata.get(
+        "output_range", metadata.get("input_range", (-1.0, 1.0))))
+    specs = {}
+    for spec in inputs:
+        for source in spec.sources:
+            if source == "latent":
+                specs["latent"] = tf.TensorSpec([None, spec.size], tf.float32, name="latent")
+            else:
+                name, dtype, shape = _CONTROL_SIGNATURE[source]
+                specs[name] = tf.TensorSpec(shape, dtype, name=name)
+
+    def per_face(x, n):
+        return tf.broadcast_to(x, tf.concat([[n], tf.shape(x)[1:]], axis=0))
+
+    def encode(spec, values, n):
+        if spec.encoding == "image":
+            key = "image" if spec.sources == ("face",) else "expression_from"
+            return per_face(preprocess(values[key]), n)
+        if spec.encoding == "uniform":
+            return values["latent"]
+        if spec.encoding in ("one_hot", "intensity_code", "index"):
+            index = per_face(values["expression"], n)
+            k = len(class_names)
+            with tf.control_dependencies([
+                tf.debugging.assert_greater_equal(index, 0, message="expression index < 0"),
+                tf.debugging.assert_less(index, k, message=f"expression index >= {k}"),
+            ]):
+                index = tf.identity(index)
+            if spec.encoding == "index":
+                return index[:, None] if spec.rank == 2 else index
+            one_hot = tf.one_hot(index, k, dtype=tf.float32)
+            if spec.encoding == "one_hot":
+                return one_hot
+            intensity = per_face(values["intensity"], n)
+            with tf.control_dependencies([
+                tf.debugging.assert_greater_equal(intensity, 0.0, message="intensity < 0"),
+                tf.debugging.assert_less_equal(intensity, 1.0, message="intensity > 1"),
+            ]):
+                return intensity[:, None] * (2.0 * one_hot - 1.0)
+        (control,) = spec.sources
+        x = per_face(values[control], n)
+        if spec.encoding == "bins":
+            centres = tf.constant(spec.values, tf.float32)
+            distance = tf.abs(x[:, None] - centres[None, :])
+            with tf.control_dependencies([tf.debugging.assert_less_equal(
+                tf.reduce_min(distance, axis=1), spec.tolerance + 1e-6,
+                message=f"{control} farther than {spec.tolerance:g} from the trained values "
+                f"{list(spec.values)}",
+            )]):
+                index = tf.argmin(distance, axis=1, output_type=tf.int32)
+            return tf.one_hot(index, len(spec.values), dtype=tf.float32)
+        return x[:, None] if spec.rank == 2 else x
+
+    def generate(values):
+        batch = values["image"] if "image" in values else values["latent"]
+        n = tf.shape(batch)[0]
+        outputs = model([encode(spec, values, n) for spec in inputs], training=False)
+        if isinstance(outputs, dict):
+            outputs = outputs[metadata.get("output_name") or next(iter(outputs))]
+        elif isinstance(outputs, list | tuple):
+            outputs = outputs[0]
+        image = tf.cast(outputs, tf.float32)
+        image = tf.clip_by_value((image - out_low) / (out_high - out_low) * 2.0 - 1.0, -1.0, 1.0)
+        image_uint8 = tf.cast(tf.round((image + 1.0) * 127.5), tf.uint8)
+        return {"image": image, "image_uint8": image_uint8}
+
+    if "image" not in specs:
+        return generate, specs, None, None
+    bytes_specs = {k: v for k, v in specs.items() if k not in ("image", "expression_from")}
+    bytes_specs["image_bytes"] = tf.TensorSpec([None], tf.string, name="image_bytes")
+    if "expression_from" in specs:
+        bytes_specs["expression_from_bytes"] = tf.TensorSpec(
+            [None], tf.string, name="expression_from_bytes")
+
+    def generate_bytes(values):
+        values = dict(values)
+        values["image"] = _decode_batch(values.pop("image_bytes"), preprocess.height, preprocess.width)
+        if "expression_from_bytes" in values:
+            values["expression_from"] = _decode_batch(
+                values.pop("expression_from_bytes"), preprocess.height, preprocess.width)
+        return generate(values)
+
+    return generate, specs, generate_bytes, bytes_specs
+
+
 def _json_metadata(metadata):
     return json.dumps(metadata, indent=2, sort_keys=True, default=_json_default)
 
@@ -203,7 +339,8 @@ def export(
     overwrite=False,
     weights="default",
 ):
-    """Write a TF Serving SavedModel (and optionally TFLite / ONNX files) for a classifier.
+    """Write a TF Serving SavedModel (and optionally TFLite / ONNX files) for a classifier, or a
+    SavedModel for a generator / normaliser with its controls as named inputs (module docstring).
 
     Args:
         model_or_name: a `keras.Model` (metadata from `model.fer_zoo_metadata` when it was made
@@ -211,8 +348,8 @@ def export(
         out_dir: the model base directory; the SavedModel goes to `out_dir/<name>/<version>/`.
         name: served model name (default: the preset name or `model.name`).
         version: positive integer version directory.
-        tflite: also write `out_dir/<name>-v<version>.tflite`.
-        onnx: also write `out_dir/<name>-v<version>.onnx` (needs `tf2onnx`).
+        tflite: also write `out_dir/<name>-v<version>.tflite` (classifiers only).
+        onnx: also write `out_dir/<name>-v<version>.onnx` (needs `tf2onnx`; classifiers only).
         overwrite: replace an existing version directory.
         weights: weights for a model given by name (see `fer_zoo.load`).
 
@@ -229,11 +366,21 @@ def export(
     model = _resolve(model_or_name, weights)
     metadata = loading.get_metadata(model)
     model = as_float32(model)
-    if metadata.get("task") != "classification":
+    generative = metadata.get("task") in ("generation", "normalization")
+    if not generative and metadata.get("task") != "classification":
         raise ValueError(
-            f"Only classifiers can be exported for serving; {metadata.get('name', model.name)!r} "
-            f"is a {metadata.get('task')!r} model."
+            f"Only classifiers, generators and normalisers can be exported for serving; "
+            f"{metadata.get('name', model.name)!r} is a {metadata.get('task')!r} model."
         )
+    if generative and (tflite or onnx):
+        raise ValueError(
+            f"TFLite / ONNX export is for classifiers; {metadata.get('name', model.name)!r} is a "
+            f"{metadata['task']} model: export the SavedModel only (tflite=False, onnx=False)."
+        )
+    if generative:
+        from fer_zoo.zoo import synthesizer
+
+        synthesizer.parse_controls(model, metadata)  # before anything is written
     name = name or metadata.get("name") or model.name
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"version must be a positive integer (TF Serving layout), got {version!r}.")
@@ -248,17 +395,27 @@ def export(
     base.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata, served_name=name, version=version)
 
-    predict_bytes, predict_images, predict_portable = _signature_functions(model, metadata)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        "serving_default", predict_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
-    )
-    archive.add_endpoint(
-        "predict_images", predict_images,
-        input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")],
-    )
+    if generative:
+        # Controls as named inputs, codes built in the graph (docs/synthesis.md, "Export").
+        generate, specs, generate_bytes, bytes_specs = _generator_functions(model, metadata)
+        archive.add_endpoint("serving_default", generate, input_signature=[specs])
+        signatures = {"serving_default": {k: _CONTROL_DOC[k] for k in specs}}
+        if generate_bytes is not None:
+            archive.add_endpoint("generate_bytes", generate_bytes, input_signature=[bytes_specs])
+            signatures["generate_bytes"] = {k: _CONTROL_DOC[k] for k in bytes_specs}
+        metadata["signatures"] = signatures
+    else:
+        predict_bytes, predict_images, predict_portable = _signature_functions(model, metadata)
+        archive.add_endpoint(
+            "serving_default", predict_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+        )
+        archive.add_endpoint(
+            "predict_images", predict_images,
+            input_signature=[tf.TensorSpec([None, None, None, None], tf.float32, name="images")],
+        )
     metadata_json = _json_metadata(metadata)
 
     # Written beside the final directory under a dot-name TF Serving ignores, then renamed into

@@ -131,12 +131,14 @@ def test_onnx_matches_keras(exported, tiny_model):
     np.testing.assert_allclose(probabilities, _keras_probabilities(tiny_model, resized), atol=1e-4)
 
 
-def test_non_classifier_cannot_be_exported(tiny_model, tmp_path):
+def test_generator_without_controls_metadata_cannot_be_exported(tiny_model, tmp_path):
     import keras
 
-    inputs = keras.Input((16, 16, 1))
-    generator = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
-    with pytest.raises(ValueError, match="Only classifiers"):
+    image, code = keras.Input((16, 16, 1)), keras.Input((7,))
+    x = keras.layers.Concatenate()([image, keras.layers.Reshape((16, 16, 1))(
+        keras.layers.Dense(256)(code))])
+    generator = keras.Model([image, code], keras.layers.Conv2D(1, 3, padding="same")(x))
+    with pytest.raises(ValueError, match=r"no metadata\['controls'\]"):
         export_module.export(generator, tmp_path)
     assert not any(tmp_path.iterdir())
 
@@ -166,3 +168,91 @@ def test_mixed_precision_models_are_exported_in_float32(tiny_model, tmp_path):
         runner(images=images)["probabilities"], _keras_probabilities(tiny_model, images), atol=1e-5
     )
     assert export_module.as_float32(tiny_model) is tiny_model
+
+
+# -- generators: controls as named signature inputs --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_generators(tmp_path_factory):
+    """{kind: Synthesizer} for the JPEM, FESR-decoder and REL-GAN layouts of the tiny generator."""
+    import contextlib
+
+    from fer_zoo.zoo.synthesizer import Synthesizer
+    from fer_zoo.zoo.synthesizer_test import registered_tiny_generator
+
+    with contextlib.ExitStack() as stack:
+        yield {
+            kind: Synthesizer(stack.enter_context(registered_tiny_generator(
+                f"export_test_{kind}", tmp_path_factory.mktemp(kind), kind=kind, seed=i)))
+            for i, kind in enumerate(("jpem", "fesr_decoder", "relgan"))
+        }
+
+
+def _generator_export(syn, out, name):
+    paths = export_module.export(syn.model, out, name=name)
+    return paths, tf.saved_model.load(paths["saved_model"])
+
+
+def test_generator_export_takes_the_controls_as_named_inputs(tiny_generators, tmp_path):
+    syn = tiny_generators["jpem"]
+    paths, loaded = _generator_export(syn, tmp_path, "jpem")
+    serve = loaded.signatures["serving_default"]
+    assert sorted(serve.structured_input_signature[1]) == ["expression", "image", "yaw"]
+    assert sorted(serve.structured_outputs) == ["image", "image_uint8"]
+    metadata = export_module.read_metadata(paths["saved_model"])
+    assert metadata["controls"]["inputs"]["pose"]["values"] == [-90.0, -45.0, 0.0, 45.0, 90.0]
+    assert sorted(metadata["signatures"]) == ["generate_bytes", "serving_default"]
+
+    images = _random_images((3, 16, 16, 1), seed=8).round()
+    outputs = serve(image=tf.constant(images), expression=tf.constant([3, 5, 6]),
+                    yaw=tf.constant([0.0, 30.0, -90.0]))
+    expected = syn.generate(images.astype(np.uint8), expression=["happy", "sad", "surprise"],
+                            yaw=[0.0, 45.0, -90.0], cropped=True)
+    np.testing.assert_allclose(outputs["image"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(
+        outputs["image_uint8"].numpy(), np.round((expected + 1) * 127.5).astype(np.uint8))
+    # One control value for the whole batch.
+    outputs = serve(image=tf.constant(images), expression=tf.constant([3]), yaw=tf.constant([45.0]))
+    np.testing.assert_allclose(
+        outputs["image"].numpy(),
+        syn.generate(images.astype(np.uint8), expression="happy", yaw=45.0, cropped=True), atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="yaw farther than 22.5"):
+        serve(image=tf.constant(images), expression=tf.constant([3]), yaw=tf.constant([130.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expression index"):
+        serve(image=tf.constant(images), expression=tf.constant([7]), yaw=tf.constant([0.0]))
+
+    encoded = [cv2.imencode(".png", image)[1].tobytes() for image in images.astype(np.uint8)]
+    outputs = loaded.signatures["generate_bytes"](
+        image_bytes=tf.constant(encoded), expression=tf.constant([3]), yaw=tf.constant([0.0]))
+    np.testing.assert_allclose(
+        outputs["image"].numpy(),
+        syn.generate(images.astype(np.uint8), expression="happy", yaw=0.0, cropped=True), atol=1e-5)
+    with pytest.raises(ValueError, match="TFLite / ONNX export is for classifiers"):
+        export_module.export(syn.model, tmp_path, name="jpem2", tflite=True)
+
+
+def test_decoder_and_reenactment_exports(tiny_generators, tmp_path):
+    fesr = tiny_generators["fesr_decoder"]
+    _, loaded = _generator_export(fesr, tmp_path, "fesr")
+    serve = loaded.signatures["serving_default"]
+    assert sorted(serve.structured_input_signature[1]) == ["expression", "intensity", "latent"]
+    assert "generate_bytes" not in loaded.signatures  # no face input
+    latent = np.random.default_rng(1).uniform(-1, 1, (2, 8)).astype(np.float32)
+    outputs = serve(latent=tf.constant(latent), expression=tf.constant([0, 4]),
+                    intensity=tf.constant([0.5]))
+    np.testing.assert_allclose(
+        outputs["image"].numpy(),
+        fesr.generate(latent=latent, expression=["angry", "neutral"], intensity=0.5), atol=1e-5)
+
+    relgan = tiny_generators["relgan"]
+    _, loaded = _generator_export(relgan, tmp_path, "relgan")
+    serve = loaded.signatures["serving_default"]
+    assert sorted(serve.structured_input_signature[1]) == ["expression_from", "image"]
+    targets = _random_images((2, 16, 16, 1), seed=9).round()
+    source = _random_images((1, 16, 16, 1), seed=10).round()
+    outputs = serve(image=tf.constant(targets), expression_from=tf.constant(source))
+    np.testing.assert_allclose(
+        outputs["image"].numpy(),
+        relgan.generate(targets.astype(np.uint8), expression_from=source[0].astype(np.uint8),
+                        cropped=True), atol=1e-5)

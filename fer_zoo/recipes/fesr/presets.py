@@ -132,6 +132,18 @@ PRESETS = {
             "class_names": list(EXPRESSIONS),
             "input_range": [-1, 1],
             "latent_dim": 64,
+            # How fer_zoo.Synthesizer / export build the inputs (docs/synthesis.md). The decoder
+            # has no encoder g(x): it renders new identities from z ~ U(-1, 1)^64 and cannot
+            # edit a given face. An encoder+decoder preset maps "image" to {"control": "face"}.
+            "controls": {
+                "inputs": {
+                    "latent": {"control": "latent", "encoding": "uniform", "size": 64,
+                               "range": [-1.0, 1.0]},
+                    "expression_code": {"control": ["expression", "intensity"],
+                                        "encoding": "intensity_code"},
+                },
+                "defaults": {"expression": "neutral", "intensity": 1.0},
+            },
             "training_data": "SynthFER (procedural faces, 24 identities, intensities 0.5 and 1.0)",
             "synthesis": {"psnr": 18.42, "ssim": 0.557, "protocol": "held-out SynthFER identities, "
                           "translate to every other expression at intensity 1 vs exact render"},

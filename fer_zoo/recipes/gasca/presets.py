@@ -146,6 +146,8 @@ PRESETS = {
             training_data="KDEF, all 60 identities, poses -45/0/+45 paired with the frontal "
             "image of the same person, session and expression, plus relit inputs",
             protocol="Reconstruction L1 to the frontal target, same recipe on 12 held-out identities",
+            # fer_zoo.Synthesizer (docs/synthesis.md): face in, frontal evenly lit face out.
+            controls={"inputs": {"image": {"control": "face"}}},
             accuracy={"held_out_l1_to_frontal_by_yaw": {"-45": 0.208, "0": 0.194, "45": 0.208}},
         ),
     },

@@ -109,6 +109,16 @@ PRESETS = {
             "jpem-generator.md",
             pose_yaws=KDEF_POSES,
             inputs=["image", "expression_one_hot", "pose_one_hot"],
+            # How fer_zoo.Synthesizer / export build the inputs (docs/synthesis.md): yaw snaps
+            # to the nearest trained pose (within 22.5 degrees).
+            controls={
+                "inputs": {
+                    "image": {"control": "face"},
+                    "expression": {"control": "expression", "encoding": "one_hot"},
+                    "pose": {"control": "yaw", "encoding": "bins", "values": KDEF_POSES},
+                },
+                "defaults": {"expression": "neutral", "yaw": 0.0},
+            },
         ),
     },
 }
