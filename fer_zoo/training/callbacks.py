@@ -4,15 +4,26 @@ A recipe's algorithm is a sequence of named `fit` stages (GASCA: G^1/D^1, G^2/D^
 fine-tune G, fine-tune D, classifier). `StageRunner` runs each stage with a resumable backup,
 marks it done with its final weights, and skips finished stages when the run is restarted, so a
 crash at any point loses at most `backup_every` steps.
+
+Multi-worker training (`fer_zoo.training.distribution`): every worker reads the run folder (it
+must be shared), only the chief writes to it; the others write into a private temporary folder.
 """
 
 import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import sys
 
 import keras
+
+from fer_zoo.training.distribution import (
+    check_workers_agree,
+    is_chief,
+    shard_for_workers,
+    write_path,
+)
 
 
 def atomic_save_weights(model, path):
@@ -32,14 +43,55 @@ def atomic_write_text(path, text):
     os.replace(tmp, path)
 
 
+def _optimizer_iterations(model):
+    """Sum of the iteration counts of `model`'s optimizers (recipes have several)."""
+    names = getattr(model, "optimizer_names", ())
+    optimizers = [getattr(model, f"{n}_optimizer", None) for n in names] or [model.optimizer]
+    return sum(int(o.iterations.numpy()) for o in optimizers if o is not None and o.built)
+
+
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that also builds every optimizer of a multi-optimizer recipe before
-    restoring, so their slots (Adam moments, iteration counts) come back exactly."""
+    restoring, so their slots (Adam moments, iteration counts) come back exactly.
+
+    Backups are written atomically (temporary file + rename), so a process killed mid-write
+    leaves the previous backup intact. Under multi-worker training every worker restores from
+    the (shared) backup folder and checks that all restored the same state; only the chief
+    writes and deletes it, the others write theirs into a temporary folder and drop it.
+    """
 
     def _load_model(self):
         if hasattr(self.model, "build_optimizers") and os.path.exists(self._weights_path):
             self.model.build_optimizers()
         super()._load_model()
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # Also a barrier: no worker starts (and the chief cannot finish and delete the backup)
+        # before every worker has restored.
+        restored = os.path.exists(self._weights_path)
+        check_workers_agree(f"whether to resume from {self.backup_dir}", restored)
+        if restored:
+            check_workers_agree(f"the epoch restored from {self.backup_dir}", self.model._initial_epoch or 0)
+            check_workers_agree(f"the optimizer steps restored from {self.backup_dir}", _optimizer_iterations(self.model))
+
+    def _save_model(self):
+        backup_dir = write_path(self.backup_dir)
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = backup_dir / "latest.weights.h5"
+        metadata = backup_dir / "training_metadata.json"
+        if self.double_checkpoint:
+            for path in (weights, metadata):
+                if path.exists():
+                    shutil.copyfile(path, f"{path}.bkp")
+        atomic_save_weights(self.model, weights)
+        atomic_write_text(metadata, json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        if not is_chief():
+            shutil.rmtree(backup_dir, ignore_errors=True)
+
+    def on_train_end(self, logs=None):
+        if is_chief():
+            super().on_train_end(logs)
 
 
 _TENSORBOARD_NOTICE = (
@@ -83,10 +135,11 @@ def standard_callbacks(
     """
     stage_dir = pathlib.Path(stage_dir)
     callbacks = [ResumableBackup(str(stage_dir / "backup"), save_freq=backup_every)]
+    # Logs: the chief's in stage_dir, the other workers' in their temporary folder.
     if tensorboard and tensorboard_available():
-        callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "logs"), write_graph=False))
+        callbacks.append(keras.callbacks.TensorBoard(str(write_path(stage_dir / "logs")), write_graph=False))
     if csv:
-        callbacks.append(keras.callbacks.CSVLogger(str(stage_dir / "history.csv"), append=True))
+        callbacks.append(keras.callbacks.CSVLogger(str(write_path(stage_dir / "history.csv")), append=True))
     if early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**{"restore_best_weights": True, **early_stopping}))
     return callbacks
@@ -111,7 +164,7 @@ class StageRunner:
 
     def __init__(self, out_dir, backup_every=50, tensorboard=True, verbose=1):
         self.out_dir = pathlib.Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_path(self.out_dir).mkdir(parents=True, exist_ok=True)
         self.backup_every = backup_every
         self.tensorboard = tensorboard
         self.verbose = verbose
@@ -126,15 +179,22 @@ class StageRunner:
         """Fit `model` for stage `name` unless already done; returns the stage's history dict.
 
         A finished stage is not re-run: its final weights are loaded into `model` instead.
+        Under multi-worker training `data` (and `validation_data`) are sharded across the
+        workers (`shard_for_workers`) and only the chief writes the stage's files.
         """
         stage_dir = self.stage_dir(name)
         final = stage_dir / "final.weights.h5"
-        if self.is_done(name):
+        done = self.is_done(name)
+        check_workers_agree(f"whether stage {name!r} is finished", done)
+        if done:
             if hasattr(model, "build_optimizers"):
                 model.build_optimizers()
             model.load_weights(str(final))
             return json.loads((stage_dir / "done.json").read_text())["history"]
-        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_path(stage_dir).mkdir(parents=True, exist_ok=True)
+        data = shard_for_workers(data)
+        if "validation_data" in fit_kwargs:
+            fit_kwargs["validation_data"] = shard_for_workers(fit_kwargs["validation_data"])
         cbs = standard_callbacks(
             stage_dir,
             backup_every=self.backup_every,
@@ -142,7 +202,7 @@ class StageRunner:
             early_stopping=early_stopping,
         ) + list(callbacks)
         history = model.fit(data, epochs=epochs, callbacks=cbs, verbose=self.verbose, **fit_kwargs)
-        atomic_save_weights(model, final)
+        atomic_save_weights(model, write_path(final))
         hist = {k: [float(x) for x in v] for k, v in history.history.items()}
-        atomic_write_text(stage_dir / "done.json", json.dumps({"stage": name, "history": hist}))
+        atomic_write_text(write_path(stage_dir / "done.json"), json.dumps({"stage": name, "history": hist}))
         return hist

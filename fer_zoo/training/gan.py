@@ -8,11 +8,22 @@ Conventions every recipe follows (see docs/architecture.md):
   trackers created in `__init__` and exposed through `metrics`;
 * every gradient update goes through `optimizer_step`, which applies the replica scaling that
   `tf.distribute` expects and the loss scaling that `mixed_float16` needs.
+
+Under `MirroredStrategy`, `MultiWorkerMirroredStrategy` and `TPUStrategy` alike, each replica
+computes its losses as means over its own slice of the global batch; `optimizer_step` divides
+them by `num_replicas_in_sync` (every replica of every worker) and the optimizer sums the
+gradients over all replicas in one all-reduce per `apply_gradients`. The update is therefore the
+gradient of the mean over the global batch, the same as one device on that batch (tested with
+two worker processes in `multiworker_test.py`). Per-replica statistics (BatchNormalization
+without `synchronized=True`, minibatch features) and random draws inside a step still see only
+the replica's slice; the recipes' own draws (noise, priors, target classes, gradient-penalty
+weights) come from `ReplicaSeedGenerator`, which gives every replica its own stream.
 """
 
 import keras
 import tensorflow as tf
 
+from fer_zoo.training.distribution import shard_for_workers
 from fer_zoo.training.precision import needs_loss_scaling
 
 
@@ -28,7 +39,12 @@ def prepare_optimizer(optimizer):
 
 
 def replica_scaled(loss):
-    """Divide a per-replica mean loss by the replica count (gradients are summed across them)."""
+    """Divide a per-replica mean loss by the replica count (gradients are summed across them).
+
+    `num_replicas_in_sync` counts the replicas of every worker, so a per-replica mean becomes
+    its share of the global-batch mean under multi-worker training too (exact when every
+    replica gets the same number of examples: drop or pad a last partial global batch).
+    """
     n = tf.distribute.get_strategy().num_replicas_in_sync
     loss = tf.cast(loss, "float32")
     return loss / n if n > 1 else loss
@@ -37,8 +53,9 @@ def replica_scaled(loss):
 def optimizer_step(tape, loss, variables, optimizer):
     """Compute gradients of `loss` w.r.t. `variables` on `tape` and apply them.
 
-    Handles distribution (loss divided by replicas, gradients all-reduced by the optimizer) and
-    float16 loss scaling (the wrapped optimizer scales the loss and unscales the gradients).
+    Handles distribution (loss divided by replicas, gradients all-reduced once, by the
+    optimizer's `apply_gradients`, across every replica of every worker) and float16 loss
+    scaling (the wrapped optimizer scales the loss and unscales the gradients).
     Variables without a gradient are skipped so a frozen part never breaks a step.
 
     Returns:
@@ -55,6 +72,28 @@ def optimizer_step(tape, loss, variables, optimizer):
     return grads
 
 
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """`keras.random.SeedGenerator` whose draws differ between the replicas of a distributed step.
+
+    A plain SeedGenerator's state is mirrored, so every replica (every GPU, every worker) would
+    draw the same noise for its slice of the batch: a global batch of 8 x 32 would hold 8 copies
+    of one set of 32 latent codes. This one offsets the drawn seed by the replica's global id;
+    replica 0, and any run without distribution, draws exactly what a SeedGenerator draws.
+    The state (a 2-vector variable) and its checkpoints are those of a SeedGenerator.
+    """
+
+    def __init__(self, seed=None, name="seed_generator", **kwargs):
+        super().__init__(seed=seed, name=name, **kwargs)
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return seed
+        replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+        return seed + tf.stack([replica * 7919, tf.zeros((), seed.dtype)])
+
+
 @keras.saving.register_keras_serializable(package="fer_zoo")
 class AdversarialRecipe(keras.Model):
     """Base of the recipe models: seeded randomness, loss trackers, named optimizers.
@@ -63,8 +102,8 @@ class AdversarialRecipe(keras.Model):
     `self.add_tracker(...)` in `__init__`, and implement `train_step` with `optimizer_step`.
 
     Args:
-        seed: int, seed of the recipe's `keras.random.SeedGenerator` (noise, priors,
-            gradient-penalty interpolation).
+        seed: int, seed of the recipe's `ReplicaSeedGenerator` (noise, priors,
+            gradient-penalty interpolation; distinct per replica under distribution).
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -73,7 +112,7 @@ class AdversarialRecipe(keras.Model):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
         self._trackers = {}
 
     def add_tracker(self, name):
@@ -130,6 +169,13 @@ class AdversarialRecipe(keras.Model):
         # creating them lazily inside a replica context fails under MirroredStrategy.
         with self.distribute_strategy.scope():
             self.build_optimizers()
+        # Multi-worker: each worker keeps its slice of every global batch (policy DATA).
+        if args:
+            args = (shard_for_workers(args[0]), *args[1:])
+        elif "x" in kwargs:
+            kwargs["x"] = shard_for_workers(kwargs["x"])
+        if "validation_data" in kwargs:
+            kwargs["validation_data"] = shard_for_workers(kwargs["validation_data"])
         return super().fit(*args, **kwargs)
 
     def test_step(self, data):

@@ -19,6 +19,7 @@ from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
 from fer_zoo.recipes.fesr import light_cnn, models
 from fer_zoo.recipes.fesr.recipe import VARIANTS, FESRRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.distribution import write_path
 
 DEFAULT_KDEF = "/tmp/fer_data/kdef_faces_64_grey.npz"
 
@@ -317,6 +318,8 @@ def run(
         raise ValueError(f"FESR train: unknown option(s) {sorted(unknown)}; expected some of {sorted(CONFIGS[config])}.")
     cfg = {**CONFIGS[config], **overrides}
     started = time.time()
+    # First: "multiworker" / "mirrored-cpu:N" must come before TensorFlow runs any op.
+    dist = get_strategy(strategy)
     policy = set_precision(precision)
     keras.utils.set_random_seed(cfg["seed"])
     out_dir = pathlib.Path(out_dir)
@@ -334,7 +337,7 @@ def run(
     if cfg["validate"]:
         fit_kwargs["validation_data"] = test_ds
 
-    with get_strategy(strategy).scope():
+    with dist.scope():
         stages = {}
         if cfg["light_cnn_checkpoint"]:
             if cfg["image_size"] != 128 or tuple(cfg["light_cnn_widths"]) != light_cnn.LIGHTCNN29_V2_WIDTHS:
@@ -366,8 +369,8 @@ def run(
     synthesis = synthesis_quality(recipe, test_faces, seed=cfg["seed"]) if flags["synthetic"] else None
     recognizer_path = out_dir / "recognizer.keras"
     generator_path = out_dir / "generator.keras"
-    recognizer.save(recognizer_path)
-    recipe.decoder.save(generator_path)
+    recognizer.save(str(write_path(recognizer_path)))
+    recipe.decoder.save(str(write_path(generator_path)))
     summary = {
         "recipe": "fesr",
         "variant": variant,
@@ -386,7 +389,7 @@ def run(
         "seconds": round(time.time() - started, 1),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_path(out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary, recipe
 
 

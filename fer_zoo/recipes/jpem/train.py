@@ -28,6 +28,7 @@ from fer_zoo.recipes.jpem import data as jpem_data
 from fer_zoo.recipes.jpem import models
 from fer_zoo.recipes.jpem.recipe import JPEMRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.distribution import write_path
 
 CONFIGS = {
     "small": {
@@ -204,6 +205,8 @@ def train(
 
 def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     started = time.time()
+    # First: "multiworker" / "mirrored-cpu:N" must come before TensorFlow runs any op.
+    strategy = get_strategy(strategy_name)
     keras.utils.set_random_seed(cfg["seed"])
     faces = fit_faces(load_faces(data, cfg), cfg["image_size"], cfg["channels"])
     for key in ("expression", "identity", "yaw"):
@@ -217,7 +220,6 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     train_pose = jpem_data.pose_indices(train_faces.labels["yaw"], poses)
     test_pose = jpem_data.pose_indices(test_faces.labels["yaw"], poses)
 
-    strategy = get_strategy(strategy_name)
     with strategy.scope():
         nets = models.build_networks(
             cfg["networks"], channels=cfg["channels"], num_expressions=num_expressions, num_poses=num_poses,
@@ -247,9 +249,9 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     generator = models.build_generator(recipe.encoder, recipe.decoder)
     generator.run_eagerly = cfg["run_eagerly"]
     artifacts["generator"] = str(out_dir / "generator.keras")
-    generator.save(artifacts["generator"])
+    generator.save(str(write_path(artifacts["generator"])))
     artifacts["joint_classifier"] = str(out_dir / "joint_classifier.keras")
-    recipe.classifier.save(artifacts["joint_classifier"])
+    recipe.classifier.save(str(write_path(artifacts["joint_classifier"])))
     recipe.classifier.run_eagerly = cfg["run_eagerly"]
     metrics = {
         "gan": {k: v[-1] for k, v in gan_history.items()},
@@ -287,7 +289,7 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         )
         history = runner.fit(f"classifier_{name}", classifier, mixed, epochs=epochs)
         path = out_dir / f"classifier_{name}.keras"
-        classifier.save(path)
+        classifier.save(str(write_path(path)))
         artifacts[f"classifier_{name}"] = str(path)
         result = per_pose_accuracy(classifier, test_faces.images, test_faces.labels["expression"], test_pose, pose_names)
         result["train_accuracy"] = history.get("accuracy", [None])[-1]
@@ -311,7 +313,7 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         "artifacts": artifacts,
         "seconds": time.time() - started,
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_path(out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     summary["artifacts"]["summary"] = str(out_dir / "summary.json")
     return summary
 
@@ -335,9 +337,9 @@ def _generated_pool(out_dir, generator, images, num_expressions, num_poses):
         )
 
     pool = jpem_data.generate_all_targets(generate, images, num_expressions, num_poses, batch_size=128)
-    tmp = cache.with_name("generated_pool.tmp.npz")
+    tmp = write_path(cache.with_name("generated_pool.tmp.npz"))
     np.savez(tmp, **pool)
-    tmp.replace(cache)
+    tmp.replace(write_path(cache))
     return pool
 
 

@@ -31,6 +31,7 @@ from fer_zoo.data.faceset import EXPRESSIONS
 from fer_zoo.recipes.relgan import models
 from fer_zoo.recipes.relgan.recipe import RELGAN, DExpressionMonitor, GeneratorPriority
 from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.distribution import write_path
 
 _TRAINING = {
     "learning_rate": 1e-4,
@@ -418,9 +419,9 @@ def run(
         "classifier_weights": str(out_dir / "relgan_classifier.weights.h5"),
         "generator_weights": str(out_dir / "relgan_gan.weights.h5"),
     }
-    classifier.save(paths["classifier"])
-    classifier.save_weights(paths["classifier_weights"])
-    recipe.save_weights(paths["generator_weights"])
+    classifier.save(str(write_path(paths["classifier"])))
+    classifier.save_weights(str(write_path(paths["classifier_weights"])))
+    recipe.save_weights(str(write_path(paths["generator_weights"])))
     summary = {
         "recipe": "relgan",
         "data": data if isinstance(data, str) else faceset.name,
@@ -435,7 +436,7 @@ def run(
         "d_expression_monitor": monitor.history,
         "seconds": round(time.time() - start, 1),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_path(out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary, {"recipe": recipe, "classifier": classifier, "train": train_fs, "test": test_fs}
 
 
@@ -457,7 +458,7 @@ def cross_validate(data, out_dir, folds=5, fold_indices=None, config="small", **
             "mean": {key: float(np.mean([r[key] for r in results])) for key in keys},
             "std": {key: float(np.std([r[key] for r in results])) for key in keys},
         }
-        (out_dir / "cv_summary.json").write_text(json.dumps(report, indent=1))
+        write_path(out_dir / "cv_summary.json").write_text(json.dumps(report, indent=1))
     return report
 
 
