@@ -54,6 +54,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
         reconstruction_norm: `"l1"` (the paper's `|x_mu - y|`) or `"l2"` (mean squared error;
             used for code layers k >= 2, where L1 towards sparse ReLU codes drives the encoder
             to all-dead units, see docs/gasca.md).
+        reconstruction_weights: optional per-element weights (an array broadcastable to one
+            target, e.g. `(H, W, C)` with mean 1): the loss is then the mean of
+            `weights * |x_mu - y|` (or squared), on the same scale as the plain mean.
         seed: int, seed of the recipe's random generator.
         **kwargs: forwarded to `AdversarialRecipe` / `keras.Model`.
 
@@ -84,10 +87,13 @@ class AdversarialAutoencoder(AdversarialRecipe):
         train_generator=True,
         train_discriminator=True,
         reconstruction_norm="l1",
+        reconstruction_weights=None,
         seed=None,
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
+        self.reconstruction_weights = None if reconstruction_weights is None else \
+            ops.convert_to_tensor(reconstruction_weights, "float32")
         if reconstruction_norm not in ("l1", "l2"):
             raise ValueError(f"reconstruction_norm={reconstruction_norm!r}; expected 'l1' or 'l2'.")
         if adversarial_loss not in ADVERSARIAL_LOSSES:
@@ -104,7 +110,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
         self.train_discriminator = train_discriminator
         self.reconstruction_norm = reconstruction_norm
         self._adv = ADVERSARIAL_LOSSES[adversarial_loss]
-        for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake"):
+        for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake",
+                     "output_std", "target_std"):
             self.add_tracker(name)
         self.built = True
 
@@ -121,7 +128,10 @@ class AdversarialAutoencoder(AdversarialRecipe):
     def _reconstruction_losses(self, x_phi, x_mu, training):
         reconstruction = self.generator(x_phi, training=training)
         error = ops.cast(x_mu, "float32") - ops.cast(reconstruction, "float32")
-        reconstruction_loss = ops.mean(ops.abs(error) if self.reconstruction_norm == "l1" else ops.square(error))
+        error = ops.abs(error) if self.reconstruction_norm == "l1" else ops.square(error)
+        if self.reconstruction_weights is not None:
+            error = error * self.reconstruction_weights
+        reconstruction_loss = ops.mean(error)
         fake_logits = self.discriminator(reconstruction, training=training)
         minimax_loss = self._adv(fake_logits, 1.0)
         return reconstruction, reconstruction_loss, minimax_loss, fake_logits
@@ -143,7 +153,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
             d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
         if self.train_discriminator:
             optimizer_step(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
-        return self.update_trackers(self._metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits))
+        return self.update_trackers(self._metric_values(
+            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu))
 
     def test_step(self, data):
         x_phi, x_mu = data[0], data[1]
@@ -151,10 +162,18 @@ class AdversarialAutoencoder(AdversarialRecipe):
         real_logits = self.discriminator(x_mu, training=False)
         d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
         g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
-        return self.update_trackers(self._metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits))
+        return self.update_trackers(self._metric_values(
+            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu))
 
     @staticmethod
-    def _metric_values(g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits):
+    def _spread(batch):
+        """Std across the batch of each output element, averaged over elements: ~0 when G
+        produces the same output (a "mean face") whatever its input."""
+        return ops.mean(ops.std(ops.cast(batch, "float32"), axis=0))
+
+    @classmethod
+    def _metric_values(cls, g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits,
+                       reconstruction, target):
         return {
             "g_loss": g_loss,
             "reconstruction_loss": reconstruction_loss,
@@ -163,6 +182,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
             # Mean probability D gives to targets / reconstructions: collapse shows here first.
             "d_real": ops.mean(ops.sigmoid(ops.cast(real_logits, "float32"))),
             "d_fake": ops.mean(ops.sigmoid(ops.cast(fake_logits, "float32"))),
+            # Output spread across the inputs of a batch vs the targets' spread (collapse monitor).
+            "output_std": cls._spread(reconstruction),
+            "target_std": cls._spread(target),
         }
 
     def get_config(self):
@@ -176,6 +198,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
                 "train_generator": self.train_generator,
                 "train_discriminator": self.train_discriminator,
                 "reconstruction_norm": self.reconstruction_norm,
+                "reconstruction_weights": None if self.reconstruction_weights is None
+                else ops.convert_to_numpy(self.reconstruction_weights).tolist(),
                 "seed": self.seed,
             }
         )

@@ -37,9 +37,11 @@ from fer_zoo.recipes.gasca import pairs
 from fer_zoo.recipes.gasca.models import PAPER_MODEL_CONFIG, GASCANetworks, model_config
 from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder, ClassifierFineTune
 from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.distribution import write_path
 
 CLASSIFIER_NAMES = {"gasca1": "cnn1", "gasca2": "cnn2a"}
 SCHEDULES = ("ganglw", "joint")
+FINETUNE_ORDERS = ("d_then_g", "g_then_d")
 
 CONFIGS = {
     # Minutes on a CPU: 32 px grey, small filters. Learning rates are sane Adam / SGD values,
@@ -68,8 +70,36 @@ CONFIGS = {
         "classifier_schedule": "constant",
         "classifier_augment": None,
         "adversarial_weight": 0.05,
-        "code_reconstruction_norm": "l1",
+        # L1 towards sparse ReLU codes switches the code layers off (measured on this config with
+        # 12 SynthFER identities: encoder 4 80 % dead units with "l1", 52 % with "l2"); see docs.
+        "code_reconstruction_norm": "l2",
         "adversarial_loss": "bce",
+        # Stacked fine-tunes (Algorithm 1, lines 10-12). The stacked D = disc_features_1..k +
+        # disc_head_k is a composition never trained as a whole (features k and head k were
+        # trained on encoder codes, not on D's own features): before its own fine-tune it calls
+        # the targets fake (measured P(real) 0.01-0.05 on targets, 0.7 on G's outputs), so
+        # "d_then_g" fine-tunes it on (G(x_phi), x_mu) first and only then G against it;
+        # "g_then_d" is Algorithm 1's literal line order.
+        "finetune_order": "d_then_g",
+        # Weight of the minimax term in the stacked-G fine-tune (None: `adversarial_weight`;
+        # 0: Algorithm 3 literally, the reconstruction loss only). Epochs of the stacked-D
+        # fine-tune (None: `finetune_epochs`).
+        "finetune_adversarial_weight": None,
+        "finetune_d_epochs": None,
+        # Relit copies of real faces (GASCA2): "balanced" (a side gradient that brightens one
+        # side and darkens the other, random gamma: as many copies brighter as darker) or
+        # "darken" (the first version, whose copies were 84 % darker so the closest-to-mean
+        # "target" was a darkened copy 97 % of the time).
+        "relight_mode": "balanced",
+        # Per-epoch health monitor (dead units / code spread / output spread on a fixed probe).
+        "monitor_probe": 256,
+        # Pixel-level stages only: weight the L1 per pixel by 1 + expression_weight * (std over
+        # expressions of the training set's per-expression mean frontal target) / its mean,
+        # normalised to mean 1 (`expression_weight_map`); 0 = the plain per-pixel mean L1.
+        "expression_weight": 0.0,
+        # Wall-clock budget of one `train` call in minutes (None: none): the last stacked-G
+        # fine-tune (layer K) stops at the first batch after it, so its epochs are a maximum.
+        "time_budget_minutes": None,
         "clipnorm": 1.0,
         "label_smoothing": 0.0,
         "pretrain": True,
@@ -107,6 +137,15 @@ CONFIGS = {
         "adversarial_weight": 1.0,
         "code_reconstruction_norm": "l1",
         "adversarial_loss": "bce",
+        # Algorithm 3 literally: the stacked G is fine-tuned on the reconstruction loss alone
+        # (then the stacked D on (G(x_phi), x_mu)), in Algorithm 1's line order.
+        "finetune_order": "g_then_d",
+        "finetune_adversarial_weight": 0.0,
+        "finetune_d_epochs": None,
+        "relight_mode": "balanced",
+        "monitor_probe": 256,
+        "expression_weight": 0.0,
+        "time_budget_minutes": None,
         "clipnorm": None,
         "label_smoothing": 0.0,
         "pretrain": True,
@@ -138,6 +177,55 @@ CONFIGS["kdef"] = {
     "classifier_augment": "face",
     "label_smoothing": 0.1,
     "val_fraction": 0.2,
+    # As the shipped gasca2 / gasca1 KDEF weights were trained: stacked G fine-tuned against a
+    # stacked D not yet trained as a stack, and the darkening relight. Both are known flaws
+    # (docs/gasca.md, "Fixes"); pass finetune_order="d_then_g", relight_mode="balanced" for the
+    # fixed recipe (not re-measured on KDEF).
+    "finetune_order": "g_then_d",
+    "relight_mode": "darken",
+}
+
+# GASCA2 normaliser on SynthFER at 64 px grey (preset `gasca2-normalizer-synthfer`; gate:
+# fer_zoo.recipes.gasca.synthfer_gate). Sized for <= 55 min on 2 CPU cores with
+# precision="mixed" (mixed_bfloat16); the budget arithmetic is in docs/gasca.md ("synthfer64").
+CONFIGS["synthfer64"] = {
+    **CONFIGS["small"],
+    # The paper's layers (ConvMLP 5x5 / 3x3 / 3x3 + HalfConv 3x3). Layer 1 convolves with
+    # stride 2 (64 -> 32) before its shifting matrix maps 32x32 -> a 16x16 grid (1024 x 256
+    # weights): a 16x16 x 32..64 code, wide enough to carry identity (hair, skin tone,
+    # background) at 64 px, where a 10x10 grid blurs.
+    "model": {"image_size": (64, 64), "channels": 1, "filters": (32, 64, 64, 64), "shifting_units": 256,
+              "first_layer_strides": 2, "init_mode": "fan_in", "g_init_scale": 2.0, "d_init_scale": 2.0},
+    # 210 identities of SynthFER seed `seed`; val_fraction 0.05 keeps 10 for per-epoch
+    # validation, 200 train. Held-out gate identities come from another seed.
+    "synthetic": {"identities": 210, "expressions": tuple(range(7)), "yaws": (-60, -45, -30, -15, 0, 15, 30, 45, 60),
+                  "intensities": (1.0,), "cache_dir": "/tmp/fer_cache/gasca"},
+    "val_fraction": 0.05,
+    "light_copies": 1,
+    "batch_size": 32,
+    # Per layer k = 1..4 (fine-tune entry 1 unused): see docs/gasca.md for the img/s arithmetic.
+    # Everything before the last fine-tune takes ~30 min at the rates measured on the loaded
+    # CPU (~15-20 min expected on 2 free cores); the last stacked-G fine-tune then runs until
+    # `time_budget_minutes` after the start (at most 20 epochs), so the call ends by ~51 min.
+    "gan_epochs": (3, 2, 2, 2),
+    "finetune_epochs": (0, 1, 1, 20),
+    "finetune_d_epochs": (0, 1, 1, 1),
+    "time_budget_minutes": 50,
+    # Plain L1 reconstructs identity but drops the expression (held-out judge accuracy stayed at
+    # chance, 15 %, over 5,700 fine-tune steps while SSIM rose to 0.76); weighting the mouth /
+    # eye / brow pixels (`expression_weight_map`; weights 0.2 on flat background .. 19 on the
+    # mouth, mean 1) lifted it to 60 % in 3,700 steps while SSIM rose too (docs/gasca.md).
+    "expression_weight": 4.0,
+    "g_learning_rates": (2e-3, 2e-3, 2e-3, 2e-3),
+    "d_learning_rates": (1e-3, 1e-3, 1e-3, 1e-3),
+    "finetune_learning_rate": 5e-4,
+    "adversarial_weight": 0.05,
+    "code_reconstruction_norm": "l2",
+    "finetune_order": "d_then_g",
+    # The normaliser is the product; the CNN2a classifier stage is off (classifier_epochs=2
+    # or more turns it back on).
+    "classifier_epochs": 0,
+    "verbose": 2,
 }
 
 KDEF_NPZ = "/tmp/fer_data/kdef_faces_{size}_grey.npz"
@@ -213,21 +301,64 @@ def load_data(data, cfg):
     return FaceSet(images, dict(faceset.labels), faceset.class_names, faceset.name, faceset.paths)
 
 
-def lit_inputs(faceset, variant, cfg, data, rng):
+def lit_inputs(faceset, variant, cfg, data, rng, harsh=None):
     """Inputs of the autoencoder and the base row each one came from.
 
     gasca1: the evenly lit images themselves. gasca2: those plus `light_copies` badly lit
-    copies per image (SynthFER re-renders with harsh lights; other data is relit).
+    copies per image (SynthFER re-renders with harsh lights, or the pre-rendered `harsh`
+    copies `(light_copies, N, H, W, C)` of `synthetic_data`; other data is relit).
     """
     images, source = [faceset.images], [np.arange(len(faceset))]
     if variant == "gasca2":
-        for _ in range(cfg["light_copies"]):
-            if data == "synthetic":
+        for copy_index in range(cfg["light_copies"]):
+            if harsh is not None:
+                images.append(harsh[copy_index])
+            elif data == "synthetic":
                 images.append(_render_harsh(faceset, cfg, rng))
             else:
-                images.append(pairs.relight(faceset.images, rng, cfg["relight_strength"]))
+                images.append(pairs.relight(faceset.images, rng, cfg["relight_strength"], cfg.get("relight_mode", "balanced")))
             source.append(np.arange(len(faceset)))
     return np.concatenate(images), np.concatenate(source)
+
+
+def synthetic_cache_path(cfg):
+    """Stem (without suffix) of the render cache of a config's SynthFER training set, or None."""
+    syn, model = cfg["synthetic"], cfg["model"]
+    if not syn.get("cache_dir"):
+        return None
+    yaws = "_".join(str(int(round(y))) for y in syn["yaws"])
+    intensities = "_".join(f"{t:g}" for t in syn.get("intensities", (1.0,)))
+    size = model["image_size"]
+    name = (f"gasca_synthfer_seed{cfg['seed']}_ids{syn['identities']}_expr{len(syn['expressions'])}_yaw{yaws}"
+            f"_int{intensities}_{size[0]}x{size[1]}c{model['channels']}_harsh{cfg['light_copies']}")
+    return pathlib.Path(syn["cache_dir"]) / name
+
+
+def synthetic_data(cfg):
+    """SynthFER training data rendered once (and cached as .npz / .npy under
+    `cfg["synthetic"]["cache_dir"]` when it is set): the evenly lit grid identities x
+    expressions x intensities x yaws as a `FaceSet`, and `light_copies` re-renders of every row
+    under a harsh light, `(light_copies, N, H, W, C)` (lights drawn from `(seed, 0x6A5C)`)."""
+    stem = synthetic_cache_path(cfg)
+    if stem is not None and stem.with_suffix(".npz").exists() and stem.with_suffix(".harsh.npy").exists():
+        return FaceSet.load(stem.with_suffix(".npz")), np.load(stem.with_suffix(".harsh.npy"))
+    syn, model = cfg["synthetic"], cfg["model"]
+    renderer = synthfer_renderer(cfg)
+    faceset = renderer.faceset(
+        identities=range(syn["identities"]), expressions=syn["expressions"], yaws=syn["yaws"], pitches=(0,),
+        lights=("even",), intensities=tuple(syn.get("intensities", (1.0,))),
+    )
+    faceset = FaceSet(_resize(faceset.images, model["image_size"]), dict(faceset.labels), faceset.class_names, faceset.name)
+    rng = np.random.default_rng([cfg["seed"], 0x6A5C])
+    harsh = np.stack([_render_harsh(faceset, cfg, rng) for _ in range(cfg["light_copies"])]) if cfg["light_copies"] else \
+        np.zeros((0, *faceset.images.shape), np.float32)
+    if stem is not None:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        faceset.save(stem.with_suffix(".npz"))
+        tmp = stem.with_name(stem.name + ".tmp.npy")
+        np.save(tmp, harsh)
+        tmp.replace(stem.with_suffix(".harsh.npy"))
+    return faceset, harsh
 
 
 def synthfer_renderer(cfg):
@@ -256,7 +387,8 @@ def targets_for(faceset, variant, data, cfg, rng):
     """The image each base row stands for as a *target*: itself (gasca1, SynthFER even light)
     or, for real gasca2 data, its copy closest to the mean luminance (section V)."""
     if variant == "gasca2" and data != "synthetic":
-        return pairs.luminance_targets(faceset.images, rng, strength=cfg["relight_strength"])
+        return pairs.luminance_targets(faceset.images, rng, strength=cfg["relight_strength"],
+                                       mode=cfg.get("relight_mode", "balanced"))
     return faceset.images
 
 
@@ -330,6 +462,71 @@ def _predict(model, x, batch_size=256):
     return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), np.float32) for i in range(0, len(x), batch_size)]) if len(x) else x
 
 
+def code_health(nets, images, depth=None):
+    """Health of the code layers 1..depth on raw `images`: per layer k, `zero_k` (share of
+    exactly-zero ReLU outputs), `dead_k` (share of code units, i.e. positions x channels, that
+    are zero for *every* image: dead for this input distribution) and `code_std_k` (std across
+    images, averaged over units: ~0 when the code no longer depends on the input)."""
+    values, h = {}, np.asarray(images, np.float32)
+    for k, encoder in enumerate(nets.encoders[:depth or nets.depth], 1):
+        h = _predict(encoder, h)
+        flat = h.reshape(len(h), -1)
+        values[f"zero_{k}"] = float(np.mean(flat == 0))
+        values[f"dead_{k}"] = float(np.mean(np.all(flat == 0, axis=0)))
+        values[f"code_std_{k}"] = float(flat.std(0).mean())
+    return values
+
+
+def output_spread(generator, inputs, targets):
+    """`probe_output_std` / `probe_target_std`: std across images of G(inputs) and of the
+    targets, averaged over pixels (a G collapsed onto one "mean face" has output std ~0), and
+    `probe_l1`, the per-pixel mean absolute error to the targets."""
+    outputs = _predict(generator, inputs)
+    return {"probe_output_std": float(outputs.std(0).mean()), "probe_target_std": float(np.asarray(targets).std(0).mean()),
+            "probe_l1": float(np.abs(outputs - targets).mean())}
+
+
+class WallClockBudget(keras.callbacks.Callback):
+    """Stops `fit` at the first batch that ends after `deadline` (a `time.time()` value); the
+    epoch still ends normally (validation, logs, checkpoint)."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+        self.stopped_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() > self.deadline and not self.model.stop_training:
+            self.model.stop_training = True
+            self.stopped_at = batch
+            print(f"[time budget] stopping after batch {batch + 1} of this epoch", flush=True)
+
+
+class GASCAMonitor(keras.callbacks.Callback):
+    """Per-epoch health of a GASCA stage on a fixed probe of raw (input, stage target) pairs:
+    `code_health` of layers 1..depth and `output_spread` of the stacked G of that depth. The
+    values are added to the epoch logs (so to the stage's `done.json` history) and printed."""
+
+    def __init__(self, nets, depth, inputs, targets, name="", verbose=True):
+        super().__init__()
+        self.nets, self.depth, self.inputs, self.targets = nets, depth, inputs, targets
+        self.generator = nets.stacked_generator(depth)
+        self.name, self.verbose = name, verbose
+
+    def measure(self):
+        return {**code_health(self.nets, self.inputs, self.depth), **output_spread(self.generator, self.inputs, self.targets)}
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
+        if self.verbose:
+            dead = " ".join(f"{values[f'dead_{k}']:.2f}" for k in range(1, self.depth + 1))
+            print(f"[monitor {self.name} epoch {epoch + 1}] dead units by layer {dead}; output std "
+                  f"{values['probe_output_std']:.3f} vs target std {values['probe_target_std']:.3f}; "
+                  f"L1 {values['probe_l1']:.3f}", flush=True)
+
+
 # ---------------------------------------------------------------------------------- evaluation
 
 
@@ -376,7 +573,29 @@ def joint_epochs(cfg, depth):
     """Epochs of the `schedule="joint"` stage: as many G (and D) updates as GANGGLW's stages
     make, `depth * gan_epochs + (depth - 1) * finetune_epochs` epochs of the same pairs (with
     pose step = max pose, as on KDEF, every GANGGLW stage has the same number of pairs)."""
-    return depth * cfg["gan_epochs"] + (depth - 1) * cfg["finetune_epochs"]
+    return sum(per_layer(cfg["gan_epochs"], k) for k in range(1, depth + 1)) + \
+        sum(per_layer(cfg["finetune_epochs"], k) for k in range(2, depth + 1))
+
+
+def expression_weight_map(images, expressions, strength):
+    """`(H, W, C)` per-pixel loss weights, mean 1: `1 + strength * m / mean(m)` rescaled, where
+    `m` is the std over expressions of the per-expression mean of `images` (frontal targets):
+    large on the mouth, eyes and brows, where expressions differ, ~flat on hair and background.
+    An unweighted L1 is dominated by identity (hair, skin tone, background); the expression
+    is a few dozen pixels (docs/gasca.md, synthfer64)."""
+    images, expressions = np.asarray(images, np.float32), np.asarray(expressions)
+    classes = [e for e in np.unique(expressions) if e >= 0]
+    if strength <= 0 or len(classes) < 2:
+        return None
+    m = np.stack([images[expressions == e].mean(0) for e in classes]).std(0)
+    w = 1.0 + strength * m / max(float(m.mean()), 1e-8)
+    return (w / w.mean()).astype(np.float32)
+
+
+def per_layer(value, k):
+    """`value[k - 1]` when an option is given per layer (a sequence, one entry per layer
+    k = 1..K; for the fine-tune options entry 1 is unused), else `value` itself."""
+    return value[k - 1] if isinstance(value, tuple | list) else value
 
 
 def _check_finite(name, history, runner):
@@ -424,17 +643,25 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
     rng = np.random.default_rng(cfg["seed"])
     started = time.time()
 
-    base = load_data(data, cfg)
+    harsh = None
+    if isinstance(data, str) and data == "synthetic" and "cache_dir" in cfg["synthetic"]:
+        # Rendered once for the whole grid (and cached on disk when cache_dir is set).
+        base, harsh = synthetic_data(cfg)
+    else:
+        base = load_data(data, cfg)
     data_key = data if isinstance(data, str) and data in ("synthetic", "kdef") else "real"
     split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
     train_mask, val_mask = pairs.identity_split(
         base.labels["identity"], cfg["val_fraction"], split_seed, cfg["fold"], cfg["n_folds"]
     )
     train_set, val_set = base.subset(train_mask), base.subset(val_mask)
-    train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng)
+    train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng,
+                                            None if harsh is None else harsh[:, train_mask])
     train_targets = targets_for(train_set, variant, data_key, cfg, rng)
-    val_inputs, val_source = lit_inputs(val_set, variant, cfg, data_key, rng)
+    val_inputs, val_source = lit_inputs(val_set, variant, cfg, data_key, rng,
+                                        None if harsh is None else harsh[:, val_mask])
     val_targets = targets_for(val_set, variant, data_key, cfg, rng)
+    del harsh
 
     runner = StageRunner(out_dir, verbose=cfg["verbose"])
     bs, seed = cfg["batch_size"], cfg["seed"]
@@ -448,6 +675,29 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
                "alphas": list(alphas), "train_images": len(train_set), "val_images": len(val_set),
                "train_identities": sorted(int(i) for i in np.unique(train_set.labels["identity"])),
                "val_identities": sorted(int(i) for i in np.unique(val_set.labels["identity"]))}
+    stage_seconds = summary["stage_seconds"] = {}
+    pixel_weights = None
+    if cfg.get("expression_weight") and "expression" in train_set.labels:
+        frontal = np.round(train_set.labels["yaw"]) == 0
+        pixel_weights = expression_weight_map(train_targets[frontal], train_set.labels["expression"][frontal],
+                                              cfg["expression_weight"])
+        if pixel_weights is not None:
+            summary["pixel_weights"] = {"max": float(pixel_weights.max()), "min": float(pixel_weights.min())}
+    probe_rng = np.random.default_rng(seed + 7)
+
+    def monitor(name, depth, inputs, targets):
+        """The GASCAMonitor of a stage on up to `monitor_probe` fixed (raw input, target) pairs
+        (validation pairs when there are any)."""
+        if not cfg.get("monitor_probe"):
+            return []
+        rows = np.sort(probe_rng.permutation(len(inputs))[:cfg["monitor_probe"]])
+        return [GASCAMonitor(nets, depth, inputs[rows], targets[rows], name, verbose=bool(cfg["verbose"]))]
+
+    def fit(name, *args, **kwargs):
+        began = time.time()
+        history = _check_finite(name, runner.fit(name, *args, **kwargs), runner)
+        stage_seconds[name] = round(time.time() - began, 1)
+        return history
 
     if cfg["pretrain"] and cfg["schedule"] == "joint":
         # Ablation of Algorithm 1: the stacked G / D from scratch on raw pixels, every layer in
@@ -459,12 +709,14 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
             stage = _compile_gan(AdversarialAutoencoder(
                 nets.stacked_generator(), nets.stacked_discriminator(),
                 adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
-                reconstruction_norm="l1", seed=seed, name="gasca_joint"),
+                reconstruction_norm="l1", reconstruction_weights=pixel_weights, seed=seed, name="gasca_joint"),
                 cfg["g_learning_rates"][0], cfg["d_learning_rates"][0], cfg["clipnorm"])
-        stages["joint_gan"] = _check_finite("joint_gan", runner.fit(
+        probe = (val_inputs[vrows], val_targets[vtgt]) if len(vrows) else (train_inputs[rows], train_targets[tgt])
+        stages["joint_gan"] = fit(
             "joint_gan", stage, _dataset(train_inputs[rows], train_targets[tgt], bs, seed), epochs,
             validation_data=_dataset(val_inputs[vrows], val_targets[vtgt], bs, seed, shuffle=False) if len(vrows) else None,
-        ), runner)
+            callbacks=monitor("joint_gan", depth, *probe),
+        )
     elif cfg["pretrain"]:
         for k in range(1, depth + 1):
             alpha = alphas[k - 1]
@@ -472,6 +724,7 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
             x, y = train_inputs[rows], train_targets[tgt]
             vrows, vtgt = stage_pairs(val_set, val_source, alpha)
             vx, vy = val_inputs[vrows], val_targets[vtgt]
+            probe = (vx, vy) if len(vx) else (x, y)
             if k > 1:
                 # Algorithm 1, lines 5-6: encode X and X~ with the trained encoder stack.
                 below = nets.stacked_encoder(k - 1)
@@ -481,39 +734,55 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
                     nets.shallow_autoencoder(k), nets.shallow_discriminator(k),
                     adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
                     reconstruction_norm="l1" if k == 1 else cfg["code_reconstruction_norm"],
+                    reconstruction_weights=pixel_weights if k == 1 else None,
                     seed=seed, name=f"gasca_layer{k}",
                 )
                 _compile_gan(stage, cfg["g_learning_rates"][k - 1], cfg["d_learning_rates"][k - 1], cfg["clipnorm"])
-            stages[f"layer{k}_gan"] = _check_finite(f"layer{k}_gan", runner.fit(
-                f"layer{k}_gan", stage, _dataset(x, y, bs, seed), cfg["gan_epochs"],
+            stages[f"layer{k}_gan"] = fit(
+                f"layer{k}_gan", stage, _dataset(x, y, bs, seed), per_layer(cfg["gan_epochs"], k),
                 validation_data=_dataset(vx, vy, bs, seed, shuffle=False) if len(vx) else None,
-            ), runner)
-            if k == 1 or not cfg["finetune_epochs"]:
+                callbacks=monitor(f"layer{k}_gan", k, *probe),
+            )
+            g_epochs = per_layer(cfg["finetune_epochs"], k)
+            if k == 1 or not g_epochs:
                 continue
             # Algorithm 1, lines 10-12: fine-tune the stacks on raw pixels.
             x, y = train_inputs[rows], train_targets[tgt]
             vx, vy = val_inputs[vrows], val_targets[vtgt]
             validation = _dataset(vx, vy, bs, seed, shuffle=False) if len(vx) else None
             lr = cfg["finetune_learning_rate"]
-            with strategy.scope():
-                g_stage = _compile_gan(AdversarialAutoencoder(
-                    nets.stacked_generator(k), nets.stacked_discriminator(k),
-                    adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
-                    train_discriminator=False, seed=seed, name=f"gasca_finetune_g{k}"), lr, lr, cfg["clipnorm"])
-            stages[f"layer{k}_finetune_g"] = _check_finite(f"layer{k}_finetune_g", runner.fit(
-                f"layer{k}_finetune_g", g_stage, _dataset(x, y, bs, seed), cfg["finetune_epochs"], validation_data=validation), runner)
-            with strategy.scope():
-                d_stage = _compile_gan(AdversarialAutoencoder(
-                    nets.stacked_generator(k), nets.stacked_discriminator(k),
-                    adversarial_weight=cfg["adversarial_weight"], adversarial_loss=cfg["adversarial_loss"],
-                    train_generator=False, seed=seed, name=f"gasca_finetune_d{k}"), lr, lr, cfg["clipnorm"])
-            stages[f"layer{k}_finetune_d"] = _check_finite(f"layer{k}_finetune_d", runner.fit(
-                f"layer{k}_finetune_d", d_stage, _dataset(x, y, bs, seed), cfg["finetune_epochs"], validation_data=validation), runner)
+            g_weight = cfg["adversarial_weight"] if cfg.get("finetune_adversarial_weight") is None \
+                else cfg["finetune_adversarial_weight"]
+            d_epochs = g_epochs if cfg.get("finetune_d_epochs") is None else per_layer(cfg["finetune_d_epochs"], k)
+            order = cfg.get("finetune_order", "g_then_d")
+            if order not in FINETUNE_ORDERS:
+                raise ValueError(f"GASCA finetune_order={order!r}; expected one of {FINETUNE_ORDERS}.")
+            for part in ("d", "g") if order == "d_then_g" else ("g", "d"):
+                name = f"layer{k}_finetune_{part}"
+                if part == "d" and not d_epochs:
+                    continue
+                with strategy.scope():
+                    ft_stage = _compile_gan(AdversarialAutoencoder(
+                        nets.stacked_generator(k), nets.stacked_discriminator(k),
+                        adversarial_weight=g_weight if part == "g" else cfg["adversarial_weight"],
+                        adversarial_loss=cfg["adversarial_loss"], train_generator=part == "g",
+                        train_discriminator=part == "d", reconstruction_weights=pixel_weights,
+                        seed=seed, name=f"gasca_finetune_{part}{k}"),
+                        lr, lr, cfg["clipnorm"])
+                callbacks = monitor(name, k, *probe) if part == "g" else []
+                if part == "g" and k == depth and cfg.get("time_budget_minutes"):
+                    callbacks.append(WallClockBudget(started + 60 * cfg["time_budget_minutes"]))
+                stages[name] = fit(name, ft_stage, _dataset(x, y, bs, seed),
+                                   g_epochs if part == "g" else d_epochs, validation_data=validation,
+                                   callbacks=callbacks)
 
     if cfg["pretrain"]:
         generator = nets.stacked_generator()
         normalizer_path = out_dir / "normalizer.weights.h5"
-        generator.save_weights(str(normalizer_path))
+        generator.save_weights(str(write_path(normalizer_path)))
+        # The builder arguments, so the weights can be rebuilt without this run's summary.
+        write_path(out_dir / "normalizer.json").write_text(json.dumps(
+            {"architecture": "gasca_normalizer", "config": _jsonable(cfg["model"]), "variant": variant}, indent=1))
         rows, tgt = stage_pairs(val_set, val_source, 0.0)
         if len(rows):
             summary["reconstruction"] = reconstruction_error_by_yaw(
@@ -521,6 +790,9 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
             # Baseline: the input itself as the "frontalised" face.
             summary["reconstruction_copy_input"] = reconstruction_error_by_yaw(
                 lambda x, training=False: x, val_inputs[rows], val_targets[tgt], val_set.labels["yaw"][val_source[rows]])
+            probe = np.sort(np.random.default_rng(seed).permutation(len(rows))[:512])
+            summary["health"] = {**code_health(nets, val_inputs[rows][probe]),
+                                 **output_spread(generator, val_inputs[rows][probe], val_targets[tgt][probe])}
         summary["normalizer_weights"] = str(normalizer_path)
 
     summary["stages"] = {name: {k: v[-1] for k, v in hist.items()} for name, hist in stages.items()}
@@ -543,18 +815,19 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
         )
         summary["stages"]["classifier"] = {k: v[-1] for k, v in stages["classifier"].items()}
         classifier_path = out_dir / "classifier.weights.h5"
-        classifier.save_weights(str(classifier_path))
+        classifier.save_weights(str(write_path(classifier_path)))
         summary["classifier_weights"] = str(classifier_path)
         if vl.any():
             summary["classifier"] = classification_report(
                 classifier, val_set.images[vl], val_set.labels["expression"][vl], val_set.labels["yaw"][vl], base.class_names)
             if variant == "gasca2":
-                relit = pairs.relight(val_set.images[vl], np.random.default_rng(seed + 1), cfg["relight_strength"])
+                relit = pairs.relight(val_set.images[vl], np.random.default_rng(seed + 1), cfg["relight_strength"],
+                                      cfg.get("relight_mode", "balanced"))
                 summary["classifier_relit"] = classification_report(
                     classifier, relit, val_set.labels["expression"][vl], val_set.labels["yaw"][vl], base.class_names)
     summary["seconds"] = round(time.time() - started, 1)
     summary_path = out_dir / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=1))
+    write_path(summary_path).write_text(json.dumps(summary, indent=1))
     summary["artifacts"] = {"out_dir": str(out_dir), "summary": str(summary_path)}
     return summary
 

@@ -66,6 +66,17 @@ class PairsTest(TestCase):
         copies = np.stack([np.full((4, 4, 1), v, "float32") for v in (-0.9, 0.1, 0.0, 0.8)])
         self.assertEqual(pairs.closest_to_mean_luminance(copies), 2)  # mean is 0.0
 
+    def test_balanced_relight_brightens_as_often_as_it_darkens(self):
+        rng = np.random.default_rng(0)
+        faces = np.tile(np.linspace(-0.8, 0.8, 16, dtype="float32")[None, :, None, None], (400, 1, 16, 1))
+        before = pairs.relative_luminance(faces)
+        balanced = pairs.relative_luminance(pairs.relight(faces, rng, 0.8))
+        darken = pairs.relative_luminance(pairs.relight(faces, rng, 0.8, mode="darken"))
+        self.assertBetween(float(np.mean(balanced > before)), 0.35, 0.65)
+        self.assertLess(float(np.mean(darken > before)), 0.3)  # the first version's bias
+        with pytest.raises(ValueError, match="mode"):
+            pairs.relight(faces, rng, mode="brighten")
+
     def test_identity_split_is_subject_independent(self):
         ids = np.repeat(np.arange(10), 5)
         train_mask, val_mask = pairs.identity_split(ids, 0.2, seed=1)
@@ -90,7 +101,8 @@ class TrainTest(TestCase):
                        gan_epochs=1, finetune_epochs=1, classifier_epochs=1, batch_size=16, verbose=0,
                        light_copies=1, val_fraction=0.25)
         summary = train(_tiny_faceset(), out_dir=out, variant="gasca2", precision="mixed_bfloat16", **options)
-        stages = ["layer1_gan", "layer2_gan", "layer2_finetune_g", "layer2_finetune_d", "classifier"]
+        # finetune_order="d_then_g" (default of "small"): the stacked D is fine-tuned before G.
+        stages = ["layer1_gan", "layer2_gan", "layer2_finetune_d", "layer2_finetune_g", "classifier"]
         self.assertEqual(list(summary["stages"]), stages)
         self.assertEqual(summary["precision"], "mixed_bfloat16")
         self.assertEqual(summary["alphas"], [15.0, 0.0])
