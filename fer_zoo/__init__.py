@@ -4,6 +4,8 @@ Example:
 ```python
 import fer_zoo
 fer_zoo.list_models()
+for face in fer_zoo.Recognizer().predict("photo.jpg"):    # fer_zoo.DEFAULT_MODEL
+    print(face.box, face.label, face.score)
 model = fer_zoo.load("gasca2")
 ```
 """
@@ -17,6 +19,7 @@ _LAZY = {
     "export": "fer_zoo.zoo",
     "Recognizer": "fer_zoo.zoo",
     "Synthesizer": "fer_zoo.zoo",
+    "DEFAULT_MODEL": "fer_zoo.zoo.registry",
 }
 
 

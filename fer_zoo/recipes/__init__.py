@@ -12,6 +12,8 @@ RECIPES = {
     "relgan": ("fer_zoo.recipes.relgan.train", "train", {}),
 }
 DEMOS = {
+    # The shipped default classifier on unseen faces (seconds, no training), then each recipe.
+    "recognizer": "fer_zoo.recipes.general.demo",
     "gasca": "fer_zoo.recipes.gasca.train",
     "jpem": "fer_zoo.recipes.jpem.train",
     "fesr": "fer_zoo.recipes.fesr.train",

@@ -138,8 +138,9 @@ class Recognizer:
     (its `Face.cropped` is True), instead of being reported as `no_face`.
 
     Args:
-        model: a registered model name (see `fer_zoo.list_models()`) or a `keras.Model` made by
-            `fer_zoo.load` (its `fer_zoo_metadata` gives class names and input format).
+        model: a registered model name (see `fer_zoo.list_models()`), a `keras.Model` made by
+            `fer_zoo.load` (its `fer_zoo_metadata` gives class names and input format), or
+            `None` for `fer_zoo.DEFAULT_MODEL` (the general-purpose `fer-general`).
         detector: `None` (a `FacePreprocessor` matching the model), `"cropped"` (inputs are face
             crops already: resize only), a `FacePreprocessor`, or any callable
             `image_rgb_uint8 -> [(box, face), ...]` with `face` float in [-1, 1].
@@ -158,7 +159,7 @@ class Recognizer:
 
     Example:
     ```python
-    recognizer = fer_zoo.Recognizer("gasca2")
+    recognizer = fer_zoo.Recognizer()          # fer_zoo.DEFAULT_MODEL; or a name, e.g. "gasca2"
     result = recognizer.predict("group.jpg")
     for face in result:
         print(face.box, face.label, face.score)
@@ -173,8 +174,12 @@ class Recognizer:
 
     SMALL_BATCH = 8  # faces per call up to which runtime="auto" uses TFLite
 
-    def __init__(self, model="gasca2", detector=None, weights="default", batch_size=64, runtime="auto",
+    def __init__(self, model=None, detector=None, weights="default", batch_size=64, runtime="auto",
                  crop_fallback_px=96):
+        if model is None:
+            from fer_zoo.zoo.registry import DEFAULT_MODEL
+
+            model = DEFAULT_MODEL
         if isinstance(model, str):
             model = loading.load(model, weights=weights)
         self.model = model

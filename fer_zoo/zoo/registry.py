@@ -29,8 +29,11 @@ import pathlib
 import threading
 
 RECIPE_PRESET_MODULES = tuple(
-    f"fer_zoo.recipes.{paper}.presets" for paper in ("gasca", "jpem", "fesr", "relgan")
+    f"fer_zoo.recipes.{family}.presets" for family in ("general", "gasca", "jpem", "fesr", "relgan")
 )
+# What `fer_zoo.Recognizer()` and the README use when no model is named: the general-purpose
+# classifier trained on FER2013 + KDEF (fer_zoo/recipes/general).
+DEFAULT_MODEL = "fer-general"
 ZOO_DIR = pathlib.Path(__file__).resolve().parent
 WEIGHTS_DIR = ZOO_DIR / "weights"
 CARDS_DIR = ZOO_DIR / "cards"

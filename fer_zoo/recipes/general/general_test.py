@@ -1,0 +1,84 @@
+"""The general-purpose classifier: network, training entry point (tiny data), preset, default model."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.recipes.general import train as general_train
+from fer_zoo.recipes.general.models import build_general_classifier
+from fer_zoo.testing import TestCase
+
+
+class GeneralClassifierTest(TestCase):
+    def test_probabilities_in_float32_under_mixed_precision(self):
+        policy = keras.config.dtype_policy().name
+        try:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+            model = build_general_classifier(input_size=16, channels=1, widths=(4, 8), dense_units=8)
+            out = model(np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 1)).astype("float32"))
+        finally:
+            keras.config.set_dtype_policy(policy)
+        self.assertEqual(out.dtype, "float32")
+        np.testing.assert_allclose(np.asarray(out).sum(-1), 1.0, atol=1e-5)
+
+    def test_saving_and_export(self):
+        model = build_general_classifier(input_size=16, channels=1, widths=(4, 8), dense_units=8)
+        x = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 1)).astype("float32")
+        self.run_model_saving_test(model, x)
+        self.run_export_test(model, x)
+
+
+def test_class_weights_lift_rare_classes_and_average_one():
+    labels = np.array([0] * 90 + [1] * 10)
+    weights = general_train.class_weights(labels, power=0.5, num_classes=2)
+    assert weights[1] == pytest.approx(3 * weights[0])  # sqrt(90 / 10)
+    assert weights[labels].mean() == pytest.approx(1.0)
+
+
+def _tiny_data(path, size=48):
+    rng = np.random.default_rng(0)
+
+    def faces(n, identities=None):
+        labels = {"expression": np.arange(n) % len(EXPRESSIONS)}
+        if identities is not None:
+            labels["identity"] = identities
+            labels["yaw"] = np.zeros(n, np.float32)
+        return FaceSet(rng.uniform(-1, 1, (n, size, size, 1)).astype("float32"), labels)
+
+    faces(28).save(path / "fer2013_train.npz")
+    faces(14).save(path / "fer2013_publictest.npz")
+    faces(20, identities=np.repeat(np.arange(5), 4)).save(path / "kdef.npz")
+
+
+def test_fit_trains_without_held_out_identities_and_resumes(tmp_path):
+    _tiny_data(tmp_path)
+    out = tmp_path / "run"
+    summary = general_train.fit(tmp_path, out, epochs=1, precision="float32", heldout_identities=(1, 3),
+                                batch_size=8, kdef_repeat=2)
+    # 28 FER2013 + (20 - 8 held-out KDEF faces) x 2 repeats
+    assert summary["train_faces"] == 28 + 12 * 2
+    assert summary["kdef_heldout_flip"]["n"] == 8 and summary["fer2013_publictest_plain"]["n"] == 14
+    assert set(summary["fer2013_publictest_flip"]["per_class"]) == set(EXPRESSIONS)
+    assert json.loads((out / "summary.json").read_text())["train_faces"] == summary["train_faces"]
+    assert (out / "final.weights.h5").exists()
+    # A finished run leaves no backup; a re-run trains a second time from scratch only if asked.
+    with pytest.raises(ValueError, match="Unknown option"):
+        general_train.fit(tmp_path, out, epochs=1, nonsense=1)
+
+
+def test_preset_is_the_default_and_its_crop_matches_training():
+    import fer_zoo
+    from fer_zoo.data.preprocessing import FacePreprocessor
+
+    assert fer_zoo.DEFAULT_MODEL == "fer-general"
+    info = fer_zoo.model_info("fer-general")
+    assert info["class_names"] == list(EXPRESSIONS)
+    recognizer = fer_zoo.Recognizer()
+    assert recognizer.metadata["preprocessing"] == general_train.PREPROCESSING
+    trained = general_train.face_preprocessor()
+    assert isinstance(recognizer.detector, FacePreprocessor)
+    for key in ("margin", "eye_y", "eye_distance", "align", "size", "channels"):
+        assert getattr(recognizer.detector, key) == getattr(trained, key), key
