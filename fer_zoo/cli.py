@@ -79,6 +79,8 @@ def _quiet_tensorflow():
         import tensorflow
 
         tensorflow.config.list_physical_devices()  # the CUDA probe logs here, still silenced
+        # Python-side warnings (e.g. tf.function retracing notices) are not for the user either.
+        tensorflow.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -488,6 +490,9 @@ def cmd_demo(args):
             f"Unknown demo(s) {', '.join(unknown)}. Available: {', '.join(DEMOS)}.", exit_code=2
         )
     smoke = args.smoke or os.environ.get("FER_ZOO_DEMO_SMOKE", "") not in ("", "0")
+    if not args.debug:
+        # Grappler / oneDNN notices logged from C++ while training are noise in a demo.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _quiet_tensorflow()
     failed, blocks, started = [], [], time.time()
     for step, name in enumerate(names, 1):
@@ -530,6 +535,9 @@ def cmd_demo(args):
           f"({time.time() - started:.0f} s in all)")
     if smoke:
         print("smoke size: a few training steps through the same code; the numbers mean nothing")
+    elif any(name != "recognizer" for name, _, _ in blocks):
+        print("the recipe blocks are runs of under a minute from scratch: compare each number with its "
+              "baseline; their generated faces are not yet usable (docs/synthesis.md)")
     if failed:
         raise CommandError(f"demo failed for: {', '.join(failed)}")
     return 0
