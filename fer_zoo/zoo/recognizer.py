@@ -121,6 +121,14 @@ def read_image(item, name=None):
     )
 
 
+def source_name(item, index):
+    """How results and errors name input `index`: its path, or `<bytes #i>` / `<array #i>`."""
+    if isinstance(item, str | os.PathLike):
+        return str(item)
+    kind = "bytes" if isinstance(item, bytes | bytearray | memoryview) else "array"
+    return f"<{kind} #{index}>"
+
+
 def _error_text(error, name, prefix=""):
     """One line naming the input and the cause of `error` (for `ImageResult.error`)."""
     message = " ".join(str(error).split()) or type(error).__name__
@@ -252,7 +260,7 @@ class Recognizer:
             isinstance(inputs, list | tuple) or (isinstance(inputs, np.ndarray) and inputs.ndim == 4)
         )
         items = [inputs] if single else list(inputs)
-        names = [self._source_name(item, i) for i, item in enumerate(items)]
+        names = [source_name(item, i) for i, item in enumerate(items)]
         images, errors = [], []
         for item, name in zip(items, names):
             try:
@@ -279,13 +287,6 @@ class Recognizer:
                           "using TensorFlow.", stacklevel=3)
             return "tf"
         return "tflite"
-
-    @staticmethod
-    def _source_name(item, index):
-        if isinstance(item, str | os.PathLike):
-            return str(item)
-        kind = "bytes" if isinstance(item, bytes | bytearray | memoryview) else "array"
-        return f"<{kind} #{index}>"
 
     def _detect(self, image, crop_fallback=True):
         """`([(box, face), ...], cropped)` for one uint8 RGB image (see `crop_fallback_px`)."""

@@ -37,13 +37,12 @@ A model without `metadata["controls"]` whose only input is an image is taken as 
 
 import dataclasses
 import numbers
-import os
 
 import cv2
 import numpy as np
 
 from fer_zoo.zoo import loading
-from fer_zoo.zoo.recognizer import read_image
+from fer_zoo.zoo.recognizer import read_image, source_name
 
 CONTROLS = ("expression", "intensity", "yaw", "light", "expression_from")
 # What may feed a model input: the face, an identity latent, or a user control.
@@ -359,13 +358,6 @@ class Synthesizer:
             return list(faces)
         return [faces]
 
-    @staticmethod
-    def _source_name(item, index):
-        if isinstance(item, str | os.PathLike):
-            return str(item)
-        kind = "bytes" if isinstance(item, bytes | bytearray | memoryview) else "array"
-        return f"<{kind} #{index}>"
-
     def align(self, faces, cropped=False, on_no_face="raise"):
         """Detect, align and crop `faces` as `generate` does; an `AlignedFaces`.
 
@@ -386,7 +378,7 @@ class Synthesizer:
             raise ValueError("No faces given.")
         crops, sources, boxes, flags, indices, skipped = [], [], [], [], [], []
         for index, item in enumerate(items):
-            name = self._source_name(item, index)
+            name = source_name(item, index)
             image = read_image(item, name)
             found, whole = self._detect(image, cropped)
             if not found:
