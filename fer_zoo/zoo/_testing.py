@@ -65,13 +65,22 @@ def register_tiny_preset(name, weights_dir, seed=0, **preset_kwargs):
 def registered_tiny_model(name, tmp_dir, **preset_kwargs):
     """Context: preset `name` registered, KERAS_HOME in `tmp_dir`; yields the loaded model."""
     tmp_dir = pathlib.Path(tmp_dir)
+    with keras_home(tmp_dir / "keras_home"):
+        try:
+            register_tiny_preset(name, tmp_dir / "weights", **preset_kwargs)
+            yield loading.load(name)
+        finally:
+            registry.unregister(name)
+
+
+@contextlib.contextmanager
+def keras_home(path):
+    """Context: KERAS_HOME (the weights cache `fer_zoo.load` downloads into) set to `path`."""
     previous = os.environ.get("KERAS_HOME")
-    os.environ["KERAS_HOME"] = str(tmp_dir / "keras_home")
+    os.environ["KERAS_HOME"] = str(path)
     try:
-        register_tiny_preset(name, tmp_dir / "weights", **preset_kwargs)
-        yield loading.load(name)
+        yield pathlib.Path(path)
     finally:
-        registry.unregister(name)
         if previous is None:
             os.environ.pop("KERAS_HOME", None)
         else:

@@ -5,7 +5,6 @@ CLI tests (`registered_tiny_generator`).
 """
 
 import contextlib
-import os
 import pathlib
 
 import cv2
@@ -13,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from fer_zoo.zoo import loading, registry
+from fer_zoo.zoo import _testing, loading, registry
 from fer_zoo.zoo.synthesizer import AlignedFaces, Synthesizer, parse_controls
 
 TINY_GENERATOR = "tiny_test_generator"
@@ -92,24 +91,19 @@ def registered_tiny_generator(name, tmp_dir, kind="jpem", seed=0):
     """Context: preset `name` (a tiny generator of `kind`, seeded weights behind a file:// URL)
     registered and KERAS_HOME in `tmp_dir`; yields the loaded model."""
     tmp_dir = pathlib.Path(tmp_dir)
-    previous = os.environ.get("KERAS_HOME")
-    os.environ["KERAS_HOME"] = str(tmp_dir / "keras_home")
-    try:
-        registry.register_architecture(TINY_GENERATOR, build_tiny_generator, overwrite=True)
-        preset = tiny_generator_preset(kind)
-        keras.utils.set_random_seed(seed)
-        path = tmp_dir / "weights" / f"{name}.weights.h5"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        build_tiny_generator(**preset["config"]).save_weights(path)
-        preset.update(weights=path.resolve().as_uri(), sha256=loading.sha256(path))
-        registry.register_preset(name, preset, overwrite=True)
-        yield loading.load(name)
-    finally:
-        registry.unregister(name)
-        if previous is None:
-            os.environ.pop("KERAS_HOME", None)
-        else:
-            os.environ["KERAS_HOME"] = previous
+    with _testing.keras_home(tmp_dir / "keras_home"):
+        try:
+            registry.register_architecture(TINY_GENERATOR, build_tiny_generator, overwrite=True)
+            preset = tiny_generator_preset(kind)
+            keras.utils.set_random_seed(seed)
+            path = tmp_dir / "weights" / f"{name}.weights.h5"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build_tiny_generator(**preset["config"]).save_weights(path)
+            preset.update(weights=path.resolve().as_uri(), sha256=loading.sha256(path))
+            registry.register_preset(name, preset, overwrite=True)
+            yield loading.load(name)
+        finally:
+            registry.unregister(name)
 
 
 def face_photo(identity=3, expression="happy", canvas=(240, 320), at=(60, 150)):
