@@ -278,8 +278,9 @@ def main(argv=None):
         overrides[key] = type(DEFAULTS[key])(value) if key in DEFAULTS else value
     summary = fit(args.data, args.out, epochs=args.epochs, precision=args.precision, seed=args.seed,
                   **overrides)
-    print(json.dumps({k: v for k, v in summary.items() if "accuracy" in str(v)[:20] or k.endswith("flip")},
-                     indent=1)[:3000])
+    for key in ("fer2013_publictest_plain", "fer2013_publictest_flip", "kdef_heldout_plain", "kdef_heldout_flip"):
+        print(f"{key}: {summary[key]['accuracy']:.4f} ({summary[key]['n']} faces)")
+    print(f"all numbers: {pathlib.Path(args.out) / 'summary.json'}")
     return 0
 
 
