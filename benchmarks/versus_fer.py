@@ -4,16 +4,17 @@ Each row is one image set; both pipelines get the same decoded images, one call 
 (detection, alignment / cropping and classification included), and a miss ("no face") counts as
 wrong. Image sets:
 
-* `kdef`: KDEF photos of the identities held out of the general preset's training (HL/S/HR, and
-  FL/FR as a separate row) — `--kdef-faceset` is the `kdef.npz` written by
-  `python -m fer_zoo.recipes.general.train prepare` (it records each face's source photo).
+* `kdef`: KDEF photos of the identities held out of the general preset's training, straight
+  from the KDEF folder (`--kdef-root`): one row per pose (FL, HL, S, HR, FR), where "faces found"
+  is the detection recall, plus HL/S/HR and FL/FR together. (`--kdef-faceset`, the older
+  input, takes the photos a cached FaceSet recorded, i.e. only those its preprocessor found.)
 * `fer2013`: FER2013 PublicTest (48x48 crops; the general preset never trained on them) —
   `--fer2013` is the class-folder root (`publictest/<class>/*.jpg`). `fer` is also run with the
   whole crop given as the face box, which is how its published ~66 % was measured.
 
 ```bash
 pip install --no-deps fer==25.10.3 && pip install -e ".[bench]"
-python -m benchmarks.versus_fer --preset fer-general --kdef-faceset /tmp/general_data/kdef.npz \
+python -m benchmarks.versus_fer --preset fer-general --kdef-root /tmp/data/KDEF \
     --fer2013 /tmp/data/fer2013 --out /tmp/versus_fer
 ```
 
@@ -42,18 +43,29 @@ def kdef_images(faceset_path, identities, yaws):
     return photos, np.asarray(labels, int), paths
 
 
-def kdef_profile_images(kdef_root, identities):
-    """FL/FR photos of the held-out identities straight from the KDEF folder (the cached
-    FaceSet holds only the poses its preprocessor found)."""
+KDEF_POSES = ("FL", "HL", "S", "HR", "FR")
+
+
+def kdef_pose_images(kdef_root, identities, poses=KDEF_POSES):
+    """RGB photos, labels, paths and pose codes of the identities' photos at `poses`, straight
+    from the KDEF folder (every photo, whether or not a detector finds a face in it)."""
     import cv2
 
     from fer_zoo.data.adapters.kdef import kdef_labels, scan_kdef
 
-    paths, records, codes = scan_kdef(kdef_root, ("FL", "FR"))
+    paths, records, codes = scan_kdef(kdef_root, tuple(poses))
     labels = kdef_labels(records, codes)
     keep = np.isin(labels["identity"], list(identities))
-    photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in np.asarray(paths)[keep]]
-    return photos, labels["expression"][keep].astype(int), [str(p) for p in np.asarray(paths)[keep]]
+    kept = np.asarray(paths)[keep]
+    photos = []
+    for path in kept:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise FileNotFoundError(f"--kdef-root {kdef_root}: cannot read {path}")
+        photos.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    pose_of = {-90: "FL", -45: "HL", 0: "S", 45: "HR", 90: "FR"}
+    pose = np.array([pose_of[int(round(y))] for y in labels["yaw"][keep]])
+    return photos, labels["expression"][keep].astype(int), [str(p) for p in kept], pose
 
 
 def fer2013_images(root, limit=None, seed=0):
@@ -76,13 +88,15 @@ def run_fer_zoo(preset, photos, weights="default"):
 
     recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights))
     recognizer.predict(photos[0])
-    predicted, found, started = [], 0, time.perf_counter()
+    predicted, found, seconds = [], [], []
     for photo in photos:
+        started = time.perf_counter()
         result = recognizer.predict(photo)
+        seconds.append(time.perf_counter() - started)
         face = max(result.faces, key=lambda f: f.box[2] * f.box[3]) if result.faces else None
         predicted.append(EXPRESSIONS.index(face.label) if face else -1)
-        found += bool(result.faces)
-    return np.array(predicted), found, (time.perf_counter() - started) / len(photos)
+        found.append(bool(result.faces))
+    return np.array(predicted), np.array(found), np.array(seconds)
 
 
 def run_fer(photos, whole_crop=False):
@@ -92,14 +106,16 @@ def run_fer(photos, whole_crop=False):
     detector = FER(mtcnn=False)
     bgr = [cv2.cvtColor(p, cv2.COLOR_RGB2BGR) for p in photos]
     detector.detect_emotions(bgr[0])
-    predicted, found, started = [], 0, time.perf_counter()
+    predicted, found, seconds = [], [], []
     for image in bgr:
         boxes = [(0, 0, image.shape[1], image.shape[0])] if whole_crop else None
+        started = time.perf_counter()
         faces = detector.detect_emotions(image, face_rectangles=boxes)
+        seconds.append(time.perf_counter() - started)
         face = max(faces, key=lambda f: f["box"][2] * f["box"][3]) if faces else None
         predicted.append(EXPRESSIONS.index(max(face["emotions"], key=face["emotions"].get)) if face else -1)
-        found += bool(faces)
-    return np.array(predicted), found, (time.perf_counter() - started) / len(photos)
+        found.append(bool(faces))
+    return np.array(predicted), np.array(found), np.array(seconds)
 
 
 def score(name, predicted, labels, found, seconds):
@@ -124,7 +140,7 @@ def main(argv=None):
     parser.add_argument("--preset", default="fer-general")
     parser.add_argument("--weights", default="default")
     parser.add_argument("--kdef-faceset", default=None, help="kdef.npz from general.train prepare")
-    parser.add_argument("--kdef-root", default=None, help="KDEF folder: adds the FL/FR profile row")
+    parser.add_argument("--kdef-root", default=None, help="KDEF folder: one row per pose of the held-out identities")
     parser.add_argument("--identities", type=int, nargs="*", default=list(HELDOUT_IDENTITIES))
     parser.add_argument("--fer2013", default=None, help="FER2013 class-folder root (publictest/)")
     parser.add_argument("--fer2013-limit", type=int, default=None)
@@ -132,9 +148,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sets = []
     if args.kdef_faceset:
-        sets.append(("KDEF held-out ids, HL/S/HR photos", *kdef_images(args.kdef_faceset, args.identities, None), False))
+        sets.append(("KDEF held-out ids, HL/S/HR photos (FaceSet)", *kdef_images(args.kdef_faceset, args.identities, None), False))
     if args.kdef_root:
-        sets.append(("KDEF held-out ids, FL/FR photos", *kdef_profile_images(args.kdef_root, args.identities), False))
+        photos, labels, paths, poses = kdef_pose_images(args.kdef_root, args.identities)
+        sets.append(("KDEF held-out ids, all poses", photos, labels, paths, False))
     if args.fer2013:
         sets.append(("FER2013 PublicTest crops", *fer2013_images(args.fer2013, args.fer2013_limit), True))
     if not sets:
@@ -142,14 +159,23 @@ def main(argv=None):
     rows = []
     for name, photos, labels, _paths, crops in sets:
         print(f"{name}: {len(photos)} images", flush=True)
-        predicted, found, seconds = run_fer_zoo(args.preset, photos, args.weights)
-        rows.append({"set": name, **score(f"fer_zoo.Recognizer({args.preset!r})", predicted, labels, found, seconds)})
-        predicted, found, seconds = run_fer(photos)
-        rows.append({"set": name, **score("fer.FER(mtcnn=False)", predicted, labels, found, seconds)})
+        runs = [(f"fer_zoo.Recognizer({args.preset!r})", run_fer_zoo(args.preset, photos, args.weights)),
+                ("fer.FER(mtcnn=False)", run_fer(photos))]
         if crops:
-            predicted, found, seconds = run_fer(photos, whole_crop=True)
-            rows.append({"set": name, **score("fer.FER, whole crop as the face box", predicted, labels, found, seconds)})
-        print(markdown(rows[-3 if crops else -2:]), flush=True)
+            runs.append(("fer.FER, whole crop as the face box", run_fer(photos, whole_crop=True)))
+        if name == "KDEF held-out ids, all poses":
+            # One row per pose and per pose group; each image's result is kept, so the groups are
+            # subsets of the same run (same machine load).
+            groups = [(p, poses == p) for p in KDEF_POSES]
+            groups += [("HL/S/HR", np.isin(poses, ("HL", "S", "HR"))), ("FL/FR", np.isin(poses, ("FL", "FR")))]
+            for group, mask in groups:
+                for pipeline, (predicted, found_each, seconds) in runs:
+                    rows.append({"set": f"KDEF held-out ids, {group}", **score(
+                        pipeline, predicted[mask], labels[mask], int(found_each[mask].sum()), seconds[mask].mean())})
+        else:
+            for pipeline, (predicted, found_each, seconds) in runs:
+                rows.append({"set": name, **score(pipeline, predicted, labels, int(found_each.sum()), seconds.mean())})
+        print(markdown(rows), flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "versus_fer.json").write_text(json.dumps({"machine": machine_info(), "args": vars(args), "results": rows}, indent=2))

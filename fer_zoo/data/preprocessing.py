@@ -4,7 +4,8 @@ The pipeline for one photograph is
 
 1. **detect** with the stages in `FacePreprocessor.detectors`, tried in order until one finds a
    face: `"frontal"` (Haar frontal cascades), `"profile"` (Haar profile cascade on the image and on
-   its mirror, so both left and right profiles are found), `"foreground"` (largest skin-coloured
+   its mirror, so both left and right profiles are found, and on copies turned by -+15 degrees
+   for tilted heads, whose crops are turned back upright), `"foreground"` (largest skin-coloured
    blob on a plain background, its top part taken as the face; for studio sets such as KDEF whose
    full profiles defeat the cascades), `"centre"` (a centred square, always succeeds). The stage
    that produced a face is reported as `FaceResult.method`, so fallbacks are never silent.
@@ -35,6 +36,12 @@ import cv2
 import numpy as np
 
 DETECTORS = ("frontal", "profile", "foreground", "centre")
+
+# The profile stage (see `FacePreprocessor._stage_profile`): image turns tried in order until one
+# finds a face, the cascade's pyramid step and its neighbour threshold.
+PROFILE_ROLLS = (0.0, -15.0, 15.0)
+PROFILE_SCALE_FACTOR = 1.08
+PROFILE_MIN_NEIGHBORS = 2
 
 # Rec. 709 / sRGB luminance coefficients.
 LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)
@@ -263,6 +270,31 @@ class _DetectionImage:
             found.append((box, score))
         return found
 
+    def detect_rolled(self, cascade_name, angle, mirrored=False, min_neighbors=5, scale_factor=None):
+        """`[(box, score, roll), ...]` in source pixels from the (mirrored) image turned by
+        `angle` degrees; `roll` is the turn (degrees, `cv2.getRotationMatrix2D` sense) that makes
+        the face upright in the source image, `box` the axis-aligned square around its centre."""
+        if not angle:
+            return [(box, score, 0.0) for box, score in self.detect(
+                cascade_name, mirrored=mirrored, min_neighbors=min_neighbors, scale_factor=scale_factor)]
+        grey = np.ascontiguousarray(self.raw[:, ::-1]) if mirrored else self.raw
+        height, width = grey.shape[:2]
+        turn = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, 1.0)
+        turned = cv2.warpAffine(grey, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        back = cv2.invertAffineTransform(turn)
+        found = []
+        for (x, y, w, h), score in _detect(cascade_name, turned, self.search_size, min_neighbors,
+                                           scale_factor or self.scale_factor):
+            cx, cy = back @ np.array([x + w / 2.0, y + h / 2.0, 1.0])
+            if mirrored:
+                cx = width - cx
+            side = max(w, h) / self.scale
+            cx, cy = cx / self.scale, cy / self.scale
+            box = tuple(int(round(v)) for v in (cx - side / 2.0, cy - side / 2.0, side, side))
+            # Mirroring swaps the sense of the turn.
+            found.append((box, score, -angle if mirrored else angle))
+        return found
+
 
 @dataclasses.dataclass
 class FaceResult:
@@ -276,6 +308,8 @@ class FaceResult:
         aligned: whether eye alignment was applied.
         eyes: `((x, y), (x, y))` eye centres in the source image when found, else None.
         score: detector confidence (Haar level weight; 0 for fallbacks).
+        roll: in-plane turn (degrees, counter-clockwise as `cv2.getRotationMatrix2D`) applied
+            about the box centre so that a tilted face is cropped upright (profile stage).
         transform: 2x3 affine matrix mapping source pixels to the unit output square
             (multiply rows by the output size to crop at any resolution).
         reason: why `face` is None (empty otherwise).
@@ -287,6 +321,7 @@ class FaceResult:
     aligned: bool = False
     eyes: tuple | None = None
     score: float = 0.0
+    roll: float = 0.0
     transform: np.ndarray | None = None
     reason: str = ""
 
@@ -446,11 +481,22 @@ class FacePreprocessor:
         return [FaceResult(b, None, "frontal", score=w) for b, w in _non_overlapping(boxes)]
 
     def _stage_profile(self, rgb, search):
-        # The cascade only knows one side; the mirror image finds the other.
-        options = {"equalised": True, "min_neighbors": 4, "scale_factor": self.fallback_scale_factor}
-        boxes = search.detect("haarcascade_profileface.xml", **options)
-        boxes += search.detect("haarcascade_profileface.xml", mirrored=True, **options)
-        return [FaceResult(b, None, "profile", score=s) for b, s in _non_overlapping(boxes)]
+        # The cascade only knows one side; the mirror image finds the other. Measured on 336
+        # full profiles (KDEF FL/FR, 12 identities; docs/profiles.md): the old equalised pass
+        # (1.2 pyramid, minNeighbors 4) found 9 %. The plain image (equalising turns background
+        # texture into edges the profile cascade takes for a face) on a finer pyramid finds
+        # ~70 %, and turning the image by -+15 degrees for tilted heads 90 %, with no detection
+        # on 57 face-free images.
+        for angle in PROFILE_ROLLS:
+            boxes = []
+            for mirrored in (False, True):
+                boxes += search.detect_rolled("haarcascade_profileface.xml", angle, mirrored=mirrored,
+                                              min_neighbors=PROFILE_MIN_NEIGHBORS,
+                                              scale_factor=PROFILE_SCALE_FACTOR)
+            if boxes:
+                kept = _non_overlapping([((b, r), s) for b, s, r in boxes], key=lambda item: item[0])
+                return [FaceResult(b, None, "profile", score=s, roll=r) for (b, r), s in kept]
+        return []
 
     def _stage_foreground(self, rgb, search):
         box = foreground_face_box(rgb)
@@ -485,7 +531,7 @@ class FacePreprocessor:
                 result.aligned = True
                 transform = _eye_transform(eyes, self.eye_y, self.eye_distance)
         if transform is None:
-            transform = _box_transform(result.box, self.margin)
+            transform = _box_transform(result.box, self.margin, result.roll)
         result.transform = transform
         result.face = self._warp(rgb, transform, self.size, self.channels)
         return result
@@ -509,12 +555,13 @@ class FacePreprocessor:
         return to_model_range(crop, channels)
 
 
-def _non_overlapping(boxes, iou=0.3):
-    boxes = sorted(boxes, key=lambda b: -b[0][2] * b[0][3])
+def _non_overlapping(boxes, iou=0.3, key=lambda item: item):
+    """Largest first, dropping boxes that overlap a kept one; `key` extracts the box from an item."""
+    boxes = sorted(boxes, key=lambda b: -key(b[0])[2] * key(b[0])[3])
     kept = []
-    for box, score in boxes:
-        if all(_iou(box, k) < iou for k, _ in kept):
-            kept.append((box, score))
+    for item, score in boxes:
+        if all(_iou(key(item), key(k)) < iou for k, _ in kept):
+            kept.append((item, score))
     return kept
 
 
@@ -527,13 +574,18 @@ def _iou(a, b):
     return inter / float(aw * ah + bw * bh - inter)
 
 
-def _box_transform(box, margin):
-    """Affine map from source pixels to the unit square covering `box` grown by `margin`."""
+def _box_transform(box, margin, roll=0.0):
+    """Affine map from source pixels to the unit square covering `box` grown by `margin`, turned
+    by `roll` degrees about the box centre."""
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0
     scale = 1.0 / side
-    return np.array([[scale, 0.0, 0.5 - scale * cx], [0.0, scale, 0.5 - scale * cy]])
+    square = np.array([[scale, 0.0, 0.5 - scale * cx], [0.0, scale, 0.5 - scale * cy], [0.0, 0.0, 1.0]])
+    if not roll:
+        return square[:2]
+    turn = np.vstack([cv2.getRotationMatrix2D((cx, cy), roll, 1.0), [0.0, 0.0, 1.0]])
+    return (square @ turn)[:2]
 
 
 def _eye_transform(eyes, eye_y, eye_distance):

@@ -156,3 +156,61 @@ def test_studio_silhouette_and_head_box():
     )
     assert right[0] + right[2] == pytest.approx(120 + 9, abs=2)
     assert preprocessing.head_silhouette(np.full((50, 50, 3), 200, np.uint8)) == (None, None)
+
+
+def _profile_photo(identity, yaw, roll=0.0, seed=7):
+    """A SynthFER head at `yaw` on a plain canvas, turned in-plane by `roll` degrees; the head's
+    square occupies rows/cols 80..240 of the 320 px canvas."""
+    face = SynthFER(image_size=160, channels=3, seed=seed).render(identity, "happy", yaw=yaw)
+    canvas = np.full((320, 320, 3), 128, np.uint8)
+    canvas[80:240, 80:240] = ((np.asarray(face) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    if roll:
+        turn = cv2.getRotationMatrix2D((160.0, 160.0), roll, 1.0)
+        canvas = cv2.warpAffine(canvas, turn, (320, 320), borderMode=cv2.BORDER_REPLICATE)
+    return canvas
+
+
+@pytest.mark.parametrize("yaw", [-90, 90])
+def test_full_profiles_on_both_sides_are_found_on_the_head(yaw):
+    # SynthFER knows the pose exactly: full profiles (yaw +-90) of 6 identities. Before the
+    # profile stage was re-tuned (equalised image, coarse pyramid) it found none of them.
+    pre = FacePreprocessor(size=48, channels=1)
+    found = []
+    for identity in range(6):
+        results = pre.process(_profile_photo(identity, yaw))
+        if results:
+            result = results[0]
+            assert result.method == "profile" and not result.aligned
+            x, y, w, h = result.box
+            assert 80 <= x + w / 2 <= 240 and 80 <= y + h / 2 <= 240  # on the head
+            assert 60 <= w <= 200
+            found.append(identity)
+    assert len(found) >= 4, f"yaw {yaw}: full profile found for identities {found} of 0..5"
+
+
+def test_tilted_profile_is_found_and_cropped_upright():
+    # A profile turned 15 degrees in-plane: found by a turned pass, and the crop is turned back,
+    # so it matches the crop of the untilted photo far better than an axis-aligned crop would.
+    pre = FacePreprocessor(size=48, channels=1, margin=0.1)
+    upright = pre.first(_profile_photo(1, 90))
+    tilted_photo = _profile_photo(1, 90, roll=15.0)
+    tilted = pre.first(tilted_photo)
+    assert upright.found and tilted.found and tilted.method == "profile"
+    assert tilted.roll != 0.0
+    # The crop transform turns the face back: the transform's rotation undoes the photo's roll.
+    angle = np.degrees(np.arctan2(tilted.transform[1, 0], tilted.transform[0, 0]))
+    assert abs(angle + tilted.roll) < 1e-6 and abs(abs(tilted.roll) - 15.0) < 1e-6
+    axis_aligned = pre._warp(preprocessing.to_uint8_rgb(tilted_photo),
+                             preprocessing._box_transform(tilted.box, 0.1), 48, 1)
+    error_turned = np.abs(tilted.face - upright.face).mean()
+    error_axis_aligned = np.abs(axis_aligned - upright.face).mean()
+    assert error_turned < error_axis_aligned
+
+
+def test_profile_stage_ignores_face_free_textures():
+    rng = np.random.default_rng(0)
+    noise = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
+    stripes = np.tile((np.sin(np.arange(320) / 6.0)[None, :, None] * 100 + 128).astype(np.uint8), (240, 1, 3))
+    pre = FacePreprocessor(size=32)
+    for image in (noise, stripes, cv2.GaussianBlur(noise, (0, 0), 4)):
+        assert pre.process(image) == []

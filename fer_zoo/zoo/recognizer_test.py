@@ -292,3 +292,21 @@ def test_batch_with_bad_items_records_them_and_classifies_the_rest(recognizer, f
         recognizer.predict(inputs, on_error="skip")
     single = recognizer.predict(str(corrupt), on_error="record")
     assert isinstance(single, ImageResult) and "corrupt.jpg" in single.error
+
+
+def test_full_profile_photos_are_read_not_reported_as_no_face(recognizer):
+    # SynthFER heads at yaw -90 / +90 (exact pose) on a plain 320 px canvas, the head in the
+    # centre 160 px: the Recognizer's detector finds profiles on both sides.
+    renderer = SynthFER(image_size=160, channels=3, seed=7)
+    photos = []
+    for identity, yaw in ((0, -90), (1, 90), (2, -90), (3, 90)):
+        canvas = np.full((320, 320, 3), 128, np.uint8)
+        face = renderer.render(identity, "happy", yaw=yaw)
+        canvas[80:240, 80:240] = np.round((face + 1.0) * 127.5).astype(np.uint8)
+        photos.append(canvas)
+    results = recognizer.predict(photos)
+    read = [r for r in results if not r.no_face]
+    assert len(read) >= 3, [r.to_dict() for r in results]
+    for result in read:
+        x, y, w, h = result[0].box
+        assert 80 <= x + w / 2 <= 240 and 80 <= y + h / 2 <= 240 and not result[0].cropped
