@@ -477,6 +477,10 @@ def cmd_data_preview(args):
     return 0
 
 
+# Demo steps that load shipped weights (the rest train a recipe from scratch for a minute).
+SHIPPED_MODEL_DEMOS = ("recognizer", "normalizer")
+
+
 def cmd_demo(args):
     import os
     import time
@@ -535,7 +539,7 @@ def cmd_demo(args):
           f"({time.time() - started:.0f} s in all)")
     if smoke:
         print("smoke size: a few training steps through the same code; the numbers mean nothing")
-    elif any(name != "recognizer" for name, _, _ in blocks):
+    elif any(name not in SHIPPED_MODEL_DEMOS for name, _, _ in blocks):
         print("the recipe blocks are runs of under a minute from scratch: compare each number with its "
               "baseline; their generated faces are not yet usable (docs/synthesis.md)")
     if failed:

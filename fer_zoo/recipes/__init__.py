@@ -12,8 +12,10 @@ RECIPES = {
     "relgan": ("fer_zoo.recipes.relgan.train", "train", {}),
 }
 DEMOS = {
-    # The shipped default classifier on unseen faces (seconds, no training), then each recipe.
+    # The shipped default classifier and the shipped GASCA2 normaliser on unseen faces (seconds,
+    # no training), then each recipe trained briefly from scratch.
     "recognizer": "fer_zoo.recipes.general.demo",
+    "normalizer": "fer_zoo.recipes.gasca.normalizer_demo",
     "gasca": "fer_zoo.recipes.gasca.train",
     "jpem": "fer_zoo.recipes.jpem.train",
     "fesr": "fer_zoo.recipes.fesr.train",
