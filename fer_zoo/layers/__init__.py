@@ -11,6 +11,7 @@ from fer_zoo.layers.conv_mlp import ConvMLP
 from fer_zoo.layers.half_conv import HalfConv
 from fer_zoo.layers.intensity_code import ExpressionIntensityCode
 from fer_zoo.layers.max_feature_map import MaxFeatureMap
+from fer_zoo.layers.mirror import MirrorImage
 from fer_zoo.layers.normalization import InstanceNormalization
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "HalfConv",
     "InstanceNormalization",
     "MaxFeatureMap",
+    "MirrorImage",
     "TileCode",
     "losses",
 ]

@@ -31,6 +31,28 @@ class GeneralClassifierTest(TestCase):
         self.run_export_test(model, x)
 
 
+    def test_flip_average_uses_the_plain_weights_and_is_mirror_invariant(self):
+        tiny = {"input_size": 16, "channels": 1, "widths": (4, 8), "dense_units": 8}
+        plain = build_general_classifier(**tiny)
+        rng = np.random.default_rng(2)
+        for weight in plain.weights:  # non-trivial batch-norm statistics too (variances > 0)
+            values = rng.normal(0, 0.5, weight.shape).astype("float32")
+            weight.assign(np.abs(values) + 0.5 if "variance" in weight.path else values)
+        path = self.get_temp_dir() + "/plain.weights.h5"
+        plain.save_weights(path)
+        averaged = build_general_classifier(flip_average=True, **tiny)
+        averaged.load_weights(path)  # the same layers: the plain model's file loads as is
+        x = rng.uniform(-1, 1, (3, 16, 16, 1)).astype("float32")
+        mirror = x[:, :, ::-1]
+        expected = (plain.predict(x, verbose=0) + plain.predict(mirror, verbose=0)) / 2
+        self.assertAllClose(averaged.predict(x, verbose=0), expected, atol=1e-5)
+        self.assertAllClose(averaged.predict(mirror, verbose=0), expected, atol=1e-5)
+        self.assertTrue(np.isfinite(expected).all())
+        self.assertNotAllClose(plain.predict(x, verbose=0), plain.predict(mirror, verbose=0))
+        self.run_model_saving_test(averaged, x)
+        self.run_export_test(averaged, x)
+
+
 def test_class_weights_lift_rare_classes_and_average_one():
     labels = np.array([0] * 90 + [1] * 10)
     weights = general_train.class_weights(labels, power=0.5, num_classes=2)

@@ -10,16 +10,19 @@ max pooling, global average pooling, dropout) at widths that train for tens of e
 import keras
 from keras import layers
 
+from fer_zoo.layers.mirror import MirrorImage
 
-def _conv_block(x, filters, convs, dropout, name):
+
+def _conv_block(filters, convs, dropout, name):
+    block = []
     for i in range(convs):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i + 1}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{i + 1}")(x)
-    x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+        block += [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i + 1}"),
+                  layers.BatchNormalization(name=f"{name}_bn{i + 1}"),
+                  layers.Activation("relu", name=f"{name}_relu{i + 1}")]
+    block.append(layers.MaxPooling2D(2, name=f"{name}_pool"))
     if dropout:
-        x = layers.SpatialDropout2D(dropout, name=f"{name}_drop")(x)
-    return x
+        block.append(layers.SpatialDropout2D(dropout, name=f"{name}_drop"))
+    return block
 
 
 def build_general_classifier(
@@ -31,6 +34,7 @@ def build_general_classifier(
     dense_units=256,
     dropout=0.4,
     num_classes=7,
+    flip_average=False,
     name="fer_general",
 ):
     """Builds the general-purpose classifier (functional `keras.Model`).
@@ -44,6 +48,10 @@ def build_general_classifier(
         dense_units: width of the hidden dense layer after global average pooling.
         dropout: dropout before the classifier.
         num_classes: number of expression classes.
+        flip_average: average the probabilities of each face and its mirror image (test-time
+            augmentation inside the model, so exports do it too). The same layers serve both
+            passes, so the weights are those of the plain model: train with `False`, ship with
+            `True` (the `fer-general` preset does).
         name: model name.
 
     Returns:
@@ -59,16 +67,26 @@ def build_general_classifier(
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     inputs = keras.Input((*input_size, channels), name="faces")
-    x = inputs
+    stack = []
     for index, filters in enumerate(widths):
-        x = _conv_block(x, int(filters), int(convs_per_block), block_dropout, f"block{index + 1}")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+        stack += _conv_block(int(filters), int(convs_per_block), block_dropout, f"block{index + 1}")
+    stack.append(layers.GlobalAveragePooling2D(name="pool"))
     if dense_units:
-        x = layers.Dense(int(dense_units), use_bias=False, name="dense")(x)
-        x = layers.BatchNormalization(name="dense_bn")(x)
-        x = layers.Activation("relu", name="dense_relu")(x)
+        stack += [layers.Dense(int(dense_units), use_bias=False, name="dense"),
+                  layers.BatchNormalization(name="dense_bn"),
+                  layers.Activation("relu", name="dense_relu")]
     if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    x = layers.Dense(int(num_classes), name="logits")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+        stack.append(layers.Dropout(dropout, name="dropout"))
+    stack += [layers.Dense(int(num_classes), name="logits"),
+              layers.Activation("softmax", dtype="float32", name="probabilities")]
+
+    def classify(x):
+        for layer in stack:
+            x = layer(x)
+        return x
+
+    outputs = classify(inputs)
+    if flip_average:
+        mirrored = classify(MirrorImage(name="mirror")(inputs))
+        outputs = layers.Average(dtype="float32", name="flip_average")([outputs, mirrored])
     return keras.Model(inputs, outputs, name=name)

@@ -50,7 +50,8 @@ ACCURACY = {
 PRESETS = {
     "fer-general": {
         "architecture": "general_classifier",
-        "config": {"input_size": INPUT_SIZE, "channels": 1},
+        # The shipped model averages each face with its mirror image (same weights as training).
+        "config": {"input_size": INPUT_SIZE, "channels": 1, "flip_average": True},
         "weights": "fer_general_fer2013_kdef48.weights.h5",
         "sha256": "8dd3a5a08502433c858ef1bb675a36fc00e4460ff6a20b881f15786ca53ab657",
         "metadata": {

@@ -1,0 +1,29 @@
+"""Mirror an image batch left-right (deterministic, unlike `keras.layers.RandomFlip`)."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="fer_zoo")
+class MirrorImage(keras.layers.Layer):
+    """Flips `(batch, H, W, C)` images left-right, in training and inference alike.
+
+    `keras.layers.RandomFlip` is an augmentation: it flips at random and only while training.
+    Test-time averaging over a face and its mirror image needs the mirror always, inside the
+    model so that an exported SavedModel / TFLite file does the same as `model.predict`.
+
+    Args:
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Example:
+    ```python
+    x = np.arange(6, dtype="float32").reshape(1, 1, 6, 1)
+    MirrorImage()(x)[0, 0, :, 0]   # [5, 4, 3, 2, 1, 0]
+    ```
+    """
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=-2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
