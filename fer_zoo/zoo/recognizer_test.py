@@ -310,3 +310,17 @@ def test_full_profile_photos_are_read_not_reported_as_no_face(recognizer):
     for result in read:
         x, y, w, h = result[0].box
         assert 80 <= x + w / 2 <= 240 and 80 <= y + h / 2 <= 240 and not result[0].cropped
+
+
+def test_profile_passes_are_skipped_in_face_crop_sized_images(tiny_model):
+    # A 90 px crop of a full profile: the profile stage would "find" a sub-window; a crop-sized
+    # image is read whole instead (and a large photo of the same head still gets the profile pass).
+    recognizer = Recognizer(tiny_model)
+    head = SynthFER(image_size=160, channels=3, seed=7).render(1, "happy", yaw=90)
+    head = np.round((head + 1.0) * 127.5).astype(np.uint8)
+    crop = cv2.resize(head, (90, 90), interpolation=cv2.INTER_AREA)
+    result = recognizer.predict(crop)
+    assert len(result) == 1 and result[0].cropped and result[0].box == (0, 0, 90, 90)
+    assert "profile" not in recognizer._small_detector.detectors
+    assert "profile" in recognizer.detector.detectors
+    assert not Recognizer(tiny_model, crop_fallback_px=0).predict(crop).faces[0].cropped
