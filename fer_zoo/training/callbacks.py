@@ -195,12 +195,16 @@ class StageRunner:
         data = shard_for_workers(data)
         if "validation_data" in fit_kwargs:
             fit_kwargs["validation_data"] = shard_for_workers(fit_kwargs["validation_data"])
-        cbs = standard_callbacks(
+        standard = standard_callbacks(
             stage_dir,
             backup_every=self.backup_every,
             tensorboard=self.tensorboard,
             early_stopping=early_stopping,
-        ) + list(callbacks)
+        )
+        # The caller's callbacks run after the backup (restored first on resume) but before the
+        # loggers and early stopping, so values they add to the epoch logs (e.g.
+        # `fer_zoo.training.monitors.GeneratorMonitor`) reach history.csv and TensorBoard too.
+        cbs = standard[:1] + list(callbacks) + standard[1:]
         history = model.fit(data, epochs=epochs, callbacks=cbs, verbose=self.verbose, **fit_kwargs)
         atomic_save_weights(model, write_path(final))
         hist = {k: [float(x) for x in v] for k, v in history.history.items()}

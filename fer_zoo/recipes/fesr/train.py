@@ -20,6 +20,7 @@ from fer_zoo.recipes.fesr import light_cnn, models
 from fer_zoo.recipes.fesr.recipe import VARIANTS, FESRRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
+from fer_zoo.training.monitors import GeneratorMonitor, probe_with_targets
 
 DEFAULT_KDEF = "/tmp/fer_data/kdef_faces_64_grey.npz"
 
@@ -50,6 +51,7 @@ CONFIGS = {
         "synthetic_identities": 24,
         "synthetic_intensities": (0.5, 1.0),
         "yaw": 0.0,  # KDEF/SynthFER pose kept (None = all poses)
+        "monitor_probe": 8,  # held-out faces G is run on after every G epoch; 0 = no monitor
         "seed": 0,
     },
     # The paper's setting: 128 x 128, Tables I/II widths, Light CNN-29 v2, Adam(1e-4, 0.5, 0.999),
@@ -79,6 +81,7 @@ CONFIGS = {
         "synthetic_identities": 100,
         "synthetic_intensities": (0.25, 0.5, 0.75, 1.0),
         "yaw": 0.0,
+        "monitor_probe": 8,  # held-out faces G is run on after every G epoch; 0 = no monitor
         "seed": 0,
     },
 }
@@ -219,11 +222,33 @@ def build_recipe(cfg, num_classes, identity_net, variant):
     return recipe, recognizer
 
 
+def generator_monitor(recipe, faces, cfg):
+    """`[GeneratorMonitor]` of G = G_dec([g(x), u(y')]) on up to `monitor_probe` faces of `faces`
+    (neutral ones first), all translated to one target code: happy at intensity 1. Its targets
+    are the ground truths of `synthesis_quality` (same identity and session, happy, strongest
+    intensity) when every probe face has one; `dead_fraction` counts constant units of g(x).
+    `[]` when `monitor_probe` is 0 or `faces` is empty."""
+    if not cfg["monitor_probe"] or not len(faces):
+        return []
+    names = list(faces.class_names)
+    target = names.index("happy") if "happy" in names else 0
+    identity, session, truth = _ground_truths(faces)
+    neutral = np.asarray(faces.labels["expression"]) == (names.index("neutral") if "neutral" in names else -1)
+    rows, targets = probe_with_targets(faces.images, cfg["monitor_probe"], cfg["seed"],
+                                       [truth.get((i, s, target), -1) for i, s in zip(identity, session)], neutral)
+    code = recipe.intensity_code(np.full(len(rows), target), intensity=1.0)
+
+    def generate(images):
+        return recipe.decoder([recipe.encoder(images, training=False), code], training=False)
+
+    return [GeneratorMonitor(generate, faces.images[rows], targets, name="fesr G",
+                             activations=lambda images: recipe.encoder(images, training=False))]
+
+
 # -- metrics ---------------------------------------------------------------------------------------
-def synthesis_quality(recipe, faces, max_images=64, seed=0):
-    """Table III style PSNR/SSIM: translate each real image to every other expression (peak,
-    `intensity=1`) and compare with the ground-truth image of the same identity (and session)
-    showing that expression at its strongest available intensity."""
+def _ground_truths(faces):
+    """`(identity, session, truth)`: per face its labels, and `truth[(identity, session,
+    expression)]` = the row of that face at its strongest available intensity."""
     labels = faces.labels
     identity, expression = labels["identity"], labels["expression"]
     session = labels.get("session", np.full(len(faces), -1))
@@ -234,6 +259,15 @@ def synthesis_quality(recipe, faces, max_images=64, seed=0):
         key = (identity[i], session[i], expression[i])
         if key not in truth or strength[i] > strength[truth[key]]:
             truth[key] = i
+    return identity, session, truth
+
+
+def synthesis_quality(recipe, faces, max_images=64, seed=0):
+    """Table III style PSNR/SSIM: translate each real image to every other expression (peak,
+    `intensity=1`) and compare with the ground-truth image of the same identity (and session)
+    showing that expression at its strongest available intensity."""
+    identity, session, truth = _ground_truths(faces)
+    expression = faces.labels["expression"]
     rng = np.random.default_rng(seed)
     sources = rng.permutation(len(faces))[:max_images]
     pairs = [
@@ -357,12 +391,14 @@ def run(
                 f"identity classifier on the {n_ids} training identities of {faces.name}"
             )
         recipe, recognizer = build_recipe(cfg, num_classes, identity_net, variant)
+        # G's collapse monitor, in the stages that train G (BASELINE trains R alone).
+        monitors = generator_monitor(recipe, test_faces, cfg) if flags["synthetic"] else []
         if flags["pretrain"]:
             recipe.set_stage("pretrain")
-            hist = runner.fit("pretrain", recipe, train_ds, cfg["pretrain_epochs"], **fit_kwargs)
+            hist = runner.fit("pretrain", recipe, train_ds, cfg["pretrain_epochs"], callbacks=monitors, **fit_kwargs)
             stages["pretrain"] = {k: v[-1] for k, v in hist.items()}
         recipe.set_stage("joint")
-        hist = runner.fit("joint", recipe, train_ds, cfg["joint_epochs"], **fit_kwargs)
+        hist = runner.fit("joint", recipe, train_ds, cfg["joint_epochs"], callbacks=monitors, **fit_kwargs)
         stages["joint"] = {k: v[-1] for k, v in hist.items()}
 
     accuracy = recognition_accuracy(recognizer, test_faces)

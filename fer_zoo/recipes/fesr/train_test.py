@@ -77,6 +77,23 @@ class TrainTest(TestCase):
         x = random_faces().images[:4]
         self.assertAllClose(built.predict(x, verbose=0), trained.predict(x, verbose=0), atol=1e-5)
 
+    def test_short_run_depends_on_input_and_logs_monitors(self):
+        from fer_zoo.recipes.fesr.train import run
+
+        out = pathlib.Path(self.get_temp_dir()) / "fesr_monitor"
+        summary, recipe = run(random_faces(), out, variant="JL", verbose=0, **{**TINY, "pretrain_epochs": 2})
+        for stage in ("pretrain", "joint"):
+            history = json.loads((out / stage / "done.json").read_text())["history"]
+            for key in ("output_spread", "target_spread", "dead_fraction"):
+                self.assertTrue(np.all(np.isfinite(history[key])), f"{stage} {key}")
+            self.assertIn("output_spread", (out / stage / "history.csv").read_text().splitlines()[0])
+            self.assertGreater(summary["stages"][stage]["output_spread"], 1e-3)
+        # Two clearly different faces, one target code (happy, intensity 1): different outputs.
+        faces = np.stack([np.full((16, 16, 1), -0.8, "float32"), random_faces().images[0]])
+        code = recipe.intensity_code(np.array([3, 3]), intensity=1.0)
+        outputs = np.asarray(recipe.decoder([recipe.encoder(faces, training=False), code], training=False))
+        self.assertGreater(float(np.abs(outputs[0] - outputs[1]).mean()), 1e-3)
+
     def test_bad_arguments(self):
         with self.assertRaisesRegex(ValueError, "variant"):
             train(random_faces(), self.get_temp_dir(), variant="nope")

@@ -29,6 +29,7 @@ from fer_zoo.recipes.jpem import models
 from fer_zoo.recipes.jpem.recipe import JPEMRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
+from fer_zoo.training.monitors import GeneratorMonitor, probe_with_targets
 
 CONFIGS = {
     "small": {
@@ -57,6 +58,8 @@ CONFIGS = {
         "test_fraction": 0.2,
         "synthetic": {"identities": 15, "yaws": (-30.0, 0.0, 30.0), "seed": 0},
         "backup_every": 200,
+        # Held-out faces G is run on after every GAN epoch (`generator_monitor`); 0 = no monitor.
+        "monitor_probe": 8,
         "seed": 0,
         "verbose": 2,
         "run_eagerly": False,  # True skips graph tracing: faster for a handful of steps (tests)
@@ -243,7 +246,8 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         reconstruction_fraction=cfg["reconstruction_fraction"], seed=cfg["seed"],
     )
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], tensorboard=False, verbose=cfg["verbose"])
-    gan_history = runner.fit("gan", recipe, paired, epochs=cfg["gan_epochs"])
+    gan_history = runner.fit("gan", recipe, paired, epochs=cfg["gan_epochs"],
+                             callbacks=generator_monitor(recipe, test_faces, test_pose, poses, cfg))
 
     artifacts = {}
     generator = models.build_generator(recipe.encoder, recipe.decoder)
@@ -316,6 +320,30 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     write_path(out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     summary["artifacts"]["summary"] = str(out_dir / "summary.json")
     return summary
+
+
+def generator_monitor(recipe, faces, pose, poses, cfg):
+    """`[GeneratorMonitor]` of G on up to `monitor_probe` faces of `faces` (neutral frontal ones
+    first), all asked for one target code: happy at the last pose of `poses`. Its targets are
+    the real faces of the same identity (and session) with that expression and pose, when the
+    data has one for every probe face; `dead_fraction` counts constant units of the code f(x).
+    `[]` when `monitor_probe` is 0 or `faces` is empty."""
+    if not cfg["monitor_probe"] or not len(faces):
+        return []
+    names = list(faces.class_names)
+    expression = np.asarray(faces.labels["expression"])
+    target_expression = names.index("happy") if "happy" in names else 0
+    target_pose = len(poses) - 1
+    groups = jpem_data.group_ids(faces.labels)
+    lookup = {(g, e, p): i for i, (g, e, p) in enumerate(zip(groups, expression, pose))}
+    frontal = np.asarray(pose) == int(np.argmin(np.abs(np.asarray(poses, np.float32))))
+    rows, targets = probe_with_targets(
+        faces.images, cfg["monitor_probe"], cfg["seed"],
+        [lookup.get((g, target_expression, target_pose), -1) for g in groups],
+        frontal & (expression == (names.index("neutral") if "neutral" in names else -1)))
+    probe = (faces.images[rows], np.full(len(rows), target_expression), np.full(len(rows), target_pose))
+    return [GeneratorMonitor(lambda p: recipe.generate(*p), probe, targets, name="jpem G",
+                             activations=lambda p: recipe.encoder(p[0], training=False))]
 
 
 def _classifier_overrides(cfg):

@@ -32,6 +32,7 @@ from fer_zoo.recipes.relgan import models
 from fer_zoo.recipes.relgan.recipe import RELGAN, DExpressionMonitor, GeneratorPriority
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
+from fer_zoo.training.monitors import GeneratorMonitor, probe_rows
 
 _TRAINING = {
     "learning_rate": 1e-4,
@@ -49,6 +50,7 @@ _TRAINING = {
     # SynthFER (see GeneratorPriority and docs/relgan.md).
     "d_warmup_steps": 300,
     "monitor_every": 50,  # D_e accuracy on real training images every this many D steps
+    "monitor_probe": 8,  # held-out triplets G is run on after every GAN epoch; 0 = no monitor
     "g_steps_after_switch": 2,
     "switch_after_fraction": 0.5,  # switch once this fraction of the GAN steps is done ...
     "d_loss_below": None,  # ... or once D's running loss is below this
@@ -248,6 +250,25 @@ def reenactment_metrics(recipe, triplets, batch_size=64):
     }
 
 
+def generator_monitor(recipe, faceset, fallback, cfg):
+    """`[GeneratorMonitor]` of x̄ = G(source, target) on up to `monitor_probe` triplets of
+    `faceset` (held-out identities; `fallback` when it has no triplet, e.g. one identity), with
+    their ground truths as targets; `dead_fraction` counts constant units of f(e) = G_es(source).
+    `[]` when `monitor_probe` is 0."""
+    size = cfg["monitor_probe"]
+    if not size:
+        return []
+    try:
+        triplets = build_triplets(faceset, seeds=(cfg["seed"],))
+    except ValueError:
+        triplets = build_triplets(fallback, seeds=(cfg["seed"],))
+    rows = probe_rows(len(triplets["source"]), size, cfg["seed"])
+    probe = {"source": triplets["source"][rows], "target": triplets["target"][rows]}
+    return [GeneratorMonitor(lambda p: recipe.reenact(p["source"], p["target"]), probe, triplets["ground_truth"][rows],
+                             activations=lambda p: recipe.expression_encoder(p["source"], training=False),
+                             name="relgan G")]
+
+
 def predict_reenactment(recipe, source, target, batch_size=64):
     out = []
     for i in range(0, len(source), batch_size):
@@ -367,7 +388,7 @@ def run(
         every=cfg["monitor_every"],
     )
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], verbose=cfg["verbose"])
-    callbacks = [schedule, monitor]
+    callbacks = [schedule, monitor, *generator_monitor(recipe, test_fs, train_fs, cfg)]
     stages = {"gan": runner.fit("gan", recipe, gan_ds, cfg["gan_epochs"], callbacks=callbacks)}
     # Final D_e state (also right after a resume, where the stage itself is skipped).
     monitor.set_model(recipe)

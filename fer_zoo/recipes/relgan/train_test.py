@@ -90,6 +90,24 @@ class RelganTrainTest(TestCase):
             again["metrics"]["relgan_test_accuracy"], summary["metrics"]["relgan_test_accuracy"]
         )
 
+    def test_short_run_depends_on_input_and_logs_monitors(self):
+        out_dir = os.path.join(self.get_temp_dir(), "monitor")
+        options = dict(gan_epochs=2, mlp_epochs=1, batch_size=8, triplet_seeds=1, run_eagerly=True, verbose=0,
+                       d_warmup_steps=0, augment=False, test_fraction=0.5,  # G trains from step one
+                       synthetic={"identities": 4, "expressions": (0, 3, 6), "yaws": (0,)})
+        summary, live = relgan_train.run("synthetic", out_dir, **options)
+        history = summary["stages"]["gan"]
+        for key in ("output_spread", "target_spread", "dead_fraction"):
+            self.assertLen(history[key], 2)
+            self.assertTrue(np.all(np.isfinite(history[key])), key)
+        self.assertIn("output_spread", open(os.path.join(out_dir, "gan", "history.csv")).readline())
+        self.assertGreater(history["output_spread"][-1], 1e-3)
+        # Two clearly different sources (dark, a face) onto one target face: different outputs.
+        test = live["test"].images
+        sources = np.stack([np.full_like(test[0], -0.8), test[0]])
+        outputs = relgan_train.predict_reenactment(live["recipe"], sources, np.repeat(test[-1:], 2, axis=0))
+        self.assertGreater(float(np.abs(outputs[0] - outputs[1]).mean()), 1e-3)
+
     def test_unknown_option_is_rejected(self):
         with pytest.raises(TypeError, match="gan_epoch"):
             relgan_train.resolve_config("small", gan_epoch=3)
