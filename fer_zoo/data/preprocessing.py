@@ -2,9 +2,10 @@
 
 The pipeline for one photograph is
 
-1. **detect** with the stages in `FacePreprocessor.detectors`, tried in order until one finds a
-   face: `"frontal"` (Haar frontal cascades), `"profile"` (Haar profile cascade on the image and on
-   its mirror, so both left and right profiles are found, and on copies turned by -+15 degrees
+1. **detect** with the stages in `FacePreprocessor.detectors`: the detectors all run and their
+   faces are merged (one face per head), the fallbacks only when the detectors found none:
+   `"frontal"` (Haar frontal cascades), `"profile"` (Haar profile cascade on the image and on its
+   mirror, so both left and right profiles are found, and on copies turned by -+15 degrees
    for tilted heads, whose crops are turned back upright), `"foreground"` (largest skin-coloured
    blob on a plain background, its top part taken as the face; for studio sets such as KDEF whose
    full profiles defeat the cascades), `"centre"` (a centred square, always succeeds). The stage
@@ -36,6 +37,8 @@ import cv2
 import numpy as np
 
 DETECTORS = ("frontal", "profile", "foreground", "centre")
+# Stages that guess rather than detect: they run only when the detectors found nothing.
+FALLBACK_STAGES = ("foreground", "centre")
 
 # The profile stage (see `FacePreprocessor._stage_profile`): image turns tried in order until one
 # finds a face, the cascade's pyramid step and its neighbour threshold.
@@ -452,18 +455,27 @@ class FacePreprocessor:
         )
 
     def process(self, image, max_faces=None):
-        """All faces as `FaceResult`s (largest first), using the first stage that finds any."""
+        """All faces as `FaceResult`s (largest first).
+
+        The detector stages (`"frontal"`, `"profile"`) all run and their faces are merged, so a
+        photo with a frontal face and a profile beside it gives both (a profile box on a head
+        the frontal stage already found is dropped). The fallback stages (`"foreground"`,
+        `"centre"`) run only when no detector stage found a face.
+        """
         rgb = to_uint8_rgb(image)
         max_faces = self.max_faces if max_faces is None else max_faces
         if self.assume_cropped:
             return [self._passthrough(rgb)]
         search = _DetectionImage(rgb, self.min_face, self.detect_face_px, self.scale_factor)
+        found = []
         for stage in self.detectors:
-            found = getattr(self, f"_stage_{stage}")(rgb, search)
-            if found:
-                found.sort(key=lambda r: -r.box[2] * r.box[3])
-                return [self._finish(rgb, r) for r in found[:max_faces]]
-        return []
+            if stage in FALLBACK_STAGES and found:
+                break
+            for result in getattr(self, f"_stage_{stage}")(rgb, search, found):
+                if not any(_same_face(result.box, kept.box) for kept in found):
+                    found.append(result)
+        found.sort(key=lambda r: -r.box[2] * r.box[3])
+        return [self._finish(rgb, r) for r in found[:max_faces]]
 
     def crop(self, image, result, size=None, channels=None):
         """Re-crops `image` with a `FaceResult`'s transform at another size / channel count."""
@@ -471,7 +483,7 @@ class FacePreprocessor:
         return self._warp(rgb, result.transform, size or self.size, channels or self.channels)
 
     # -- stages ---------------------------------------------------------------------------------
-    def _stage_frontal(self, rgb, search):
+    def _stage_frontal(self, rgb, search, found):
         boxes = search.detect("haarcascade_frontalface_default.xml")
         if not boxes:
             boxes = search.detect(
@@ -480,29 +492,32 @@ class FacePreprocessor:
             )
         return [FaceResult(b, None, "frontal", score=w) for b, w in _non_overlapping(boxes)]
 
-    def _stage_profile(self, rgb, search):
+    def _stage_profile(self, rgb, search, found):
         # The cascade only knows one side; the mirror image finds the other. Measured on 336
         # full profiles (KDEF FL/FR, 12 identities; docs/profiles.md): the old equalised pass
         # (1.2 pyramid, minNeighbors 4) found 9 %. The plain image (equalising turns background
         # texture into edges the profile cascade takes for a face) on a finer pyramid finds
         # ~70 %, and turning the image by -+15 degrees for tilted heads 90 %, with no detection
-        # on 57 face-free images.
-        for angle in PROFILE_ROLLS:
+        # on 57 face-free images. Beside faces the frontal stage found, only the upright passes
+        # run, on the coarser fallback pyramid (the full search would triple the cost of every
+        # frontal photo).
+        rolls, scale_factor = ((PROFILE_ROLLS[:1], self.fallback_scale_factor) if found
+                               else (PROFILE_ROLLS, PROFILE_SCALE_FACTOR))
+        for angle in rolls:
             boxes = []
             for mirrored in (False, True):
                 boxes += search.detect_rolled("haarcascade_profileface.xml", angle, mirrored=mirrored,
-                                              min_neighbors=PROFILE_MIN_NEIGHBORS,
-                                              scale_factor=PROFILE_SCALE_FACTOR)
+                                              min_neighbors=PROFILE_MIN_NEIGHBORS, scale_factor=scale_factor)
             if boxes:
                 kept = _non_overlapping([((b, r), s) for b, s, r in boxes], key=lambda item: item[0])
                 return [FaceResult(b, None, "profile", score=s, roll=r) for (b, r), s in kept]
         return []
 
-    def _stage_foreground(self, rgb, search):
+    def _stage_foreground(self, rgb, search, found):
         box = foreground_face_box(rgb)
         return [] if box is None else [FaceResult(box, None, "foreground")]
 
-    def _stage_centre(self, rgb, search):
+    def _stage_centre(self, rgb, search, found):
         height, width = rgb.shape[:2]
         side = int(0.6 * min(height, width))
         x = (width - side) // 2
@@ -563,6 +578,16 @@ def _non_overlapping(boxes, iou=0.3, key=lambda item: item):
         if all(_iou(key(item), key(k)) < iou for k, _ in kept):
             kept.append((item, score))
     return kept
+
+
+def _same_face(a, b):
+    """Whether boxes `a` and `b` are on the same head: they overlap (IoU >= 0.3) or the centre of
+    one lies inside the other (a profile box on a frontal face's cheek overlaps it little)."""
+    def centre_in(p, q):
+        cx, cy = p[0] + p[2] / 2.0, p[1] + p[3] / 2.0
+        return q[0] <= cx <= q[0] + q[2] and q[1] <= cy <= q[1] + q[3]
+
+    return _iou(a, b) >= 0.3 or centre_in(a, b) or centre_in(b, a)
 
 
 def _iou(a, b):

@@ -214,3 +214,16 @@ def test_profile_stage_ignores_face_free_textures():
     pre = FacePreprocessor(size=32)
     for image in (noise, stripes, cv2.GaussianBlur(noise, (0, 0), 4)):
         assert pre.process(image) == []
+
+
+def test_frontal_and_profile_faces_in_one_photo_are_both_found():
+    # A frontal head and a full profile side by side: the detectors' faces are merged, one per
+    # head (before, the first stage that found anything ended the search).
+    frontal = SynthFER(image_size=160, channels=3, seed=0).render(0, "neutral", yaw=0.0)
+    photo = np.full((320, 640, 3), 128, np.uint8)
+    photo[80:240, 80:240] = ((np.asarray(frontal) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    photo[:, 320:] = _profile_photo(1, 90)
+    results = FacePreprocessor(size=48, channels=1).process(photo)
+    methods = {r.method: r.box for r in results}
+    assert len(results) == 2 and set(methods) == {"frontal", "profile"}, [(r.method, r.box) for r in results]
+    assert methods["frontal"][0] + methods["frontal"][2] / 2 < 320 < methods["profile"][0] + methods["profile"][2] / 2
