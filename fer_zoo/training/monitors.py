@@ -77,6 +77,8 @@ class GeneratorMonitor(keras.callbacks.Callback):
             `collapse_ratio * target_spread`, or at least half the units dead) is printed
             even when False.
         collapse_ratio: see `verbose`.
+        prefix: prepended to the logged names (`"expression_"` -> `expression_output_spread`),
+            so several monitors can log side by side.
 
     Example:
     ```python
@@ -88,8 +90,9 @@ class GeneratorMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, generate, probe, targets=None, activations=None, atol=1e-6, name="generator",
-                 verbose=False, collapse_ratio=0.05):
+                 verbose=False, collapse_ratio=0.05, prefix=""):
         super().__init__()
+        self.prefix = prefix
         self.generate, self.probe, self.activations = generate, probe, activations
         self.target_spread = None if targets is None else spread(targets)
         self.atol, self.name, self.verbose, self.collapse_ratio = atol, name, verbose, collapse_ratio
@@ -111,8 +114,8 @@ class GeneratorMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         values = self.measure()
         if logs is not None:
-            logs.update(values)
+            logs.update({self.prefix + k: v for k, v in values.items()})
         collapsed = self.collapsed(values)
         if self.verbose or collapsed:
-            text = "; ".join(f"{k} {v:.4f}" for k, v in values.items())
+            text = "; ".join(f"{self.prefix}{k} {v:.4f}" for k, v in values.items())
             print(f"[monitor {self.name} epoch {epoch + 1}] {text}{'  <- collapse?' if collapsed else ''}", flush=True)

@@ -58,6 +58,14 @@ def test_fit_logs_the_values_every_epoch_and_flags_collapse(capsys):
     assert "[monitor flat epoch 1]" in out and "collapse?" in out
 
 
+def test_prefix_names_the_logged_values():
+    x = probe()
+    logs = {"output_spread": 1.0}
+    GeneratorMonitor(lambda p: p, x, targets=x, prefix="expression_").on_epoch_end(0, logs)
+    assert set(logs) == {"output_spread", "expression_output_spread", "expression_target_spread"}
+    assert logs["output_spread"] == 1.0  # another monitor's value is left alone
+
+
 def test_probe_rows_prefers_the_marked_rows_and_is_seeded():
     preferred = np.zeros(20, bool)
     preferred[[3, 11]] = True

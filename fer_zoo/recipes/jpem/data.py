@@ -3,6 +3,8 @@
 * `PairedFaces` yields each face with a random target expression x pose and, when the data set
   holds the same identity at that expression and pose (KDEF, Multi-PIE, SynthFER), that real
   face as the content-loss target; otherwise the target is the input with its own codes.
+  `sampling="target"` instead makes every face a target once per epoch, its input a face of
+  the same identity (the neutral frontal one with probability `anchor_fraction`).
 * `generate_all_targets` renders every real training face at every expression x pose (the
   paper's `E * P * N` generated images).
 * `MixedGeneratedFaces` is the classifier's data: each epoch all `N` real faces plus
@@ -43,10 +45,17 @@ def group_ids(labels, keys=("identity", "session")):
 class PairedFaces(keras.utils.PyDataset):
     """Batches of `(image, {expression, pose, target_image, target_expression, target_pose})`.
 
-    Every epoch each face gets a random target (expression, pose). When its group (same
-    identity and session) holds a real face with that expression and pose, that face is the
-    L1 target; otherwise (or with probability `reconstruction_fraction`) the target is the
-    input itself with its own codes (plain reconstruction, eq. 6).
+    `sampling="input"` (default): every epoch each face is an input once, with a random target
+    (expression, pose). When its group (same identity and session) holds a real face with that
+    expression and pose, that face is the L1 target; otherwise (or with probability
+    `reconstruction_fraction`) the target is the input itself with its own codes (plain
+    reconstruction, eq. 6).
+
+    `sampling="target"` (complete grids such as SynthFER): every epoch each face is a *target*
+    once, so every expression x pose is asked for equally often; its input is the group's
+    `anchor` face (e.g. neutral frontal) with probability `anchor_fraction`, else a face of the
+    same group drawn uniformly (any expression x pose, the target itself included). Needs
+    `groups`; a group without an anchor face always takes a uniform draw.
 
     Args:
         images: float32 `(N, H, W, C)` in [-1, 1].
@@ -59,12 +68,18 @@ class PairedFaces(keras.utils.PyDataset):
         reconstruction_fraction: float in [0, 1], share of faces trained to reconstruct themselves.
         shuffle: bool.
         seed: int seed of target sampling and shuffling.
+        sampling: `"input"` or `"target"` (see above).
+        anchor: `(expression index, pose index)` of the anchor face (`sampling="target"`).
+        anchor_fraction: float in [0, 1], share of targets whose input is the anchor face.
         **kwargs: forwarded to `keras.utils.PyDataset` (`workers`, ...).
     """
 
+    SAMPLINGS = ("input", "target")
+
     def __init__(
         self, images, expression, pose, groups, num_expressions, num_poses, batch_size=32,
-        reconstruction_fraction=0.0, shuffle=True, seed=0, **kwargs,
+        reconstruction_fraction=0.0, shuffle=True, seed=0, sampling="input", anchor=None, anchor_fraction=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.images = np.asarray(images, np.float32)
@@ -73,25 +88,43 @@ class PairedFaces(keras.utils.PyDataset):
         n = len(self.images)
         if not (len(self.expression) == len(self.pose) == n):
             raise ValueError("PairedFaces: images, expression and pose must have the same length.")
+        if sampling not in self.SAMPLINGS:
+            raise ValueError(f"PairedFaces: sampling={sampling!r}; expected one of {self.SAMPLINGS}.")
+        if sampling == "target" and groups is None:
+            raise ValueError("PairedFaces: sampling='target' needs `groups` (faces of one identity).")
         self.num_expressions = num_expressions
         self.num_poses = num_poses
         self.batch_size = batch_size
         self.reconstruction_fraction = reconstruction_fraction
         self.shuffle = shuffle
+        self.sampling = sampling
+        self.anchor_fraction = float(anchor_fraction) if anchor is not None else 0.0
         self.rng = np.random.default_rng(seed)
         # (group, expression, pose) -> row of that face, -1 when the data set lacks it.
         self.groups = None if groups is None else np.asarray(groups, np.int64)
         if self.groups is not None:
             self.lookup = -np.ones((self.groups.max() + 1, num_expressions, num_poses), np.int64)
             self.lookup[self.groups, self.expression, self.pose] = np.arange(n)
+            # Rows sorted by group, and each group's first position and size in that order.
+            self.by_group = np.argsort(self.groups, kind="stable")
+            self.group_size = np.bincount(self.groups)
+            self.group_start = np.concatenate([[0], np.cumsum(self.group_size)[:-1]])
+            self.anchor_row = self.lookup[:, anchor[0], anchor[1]] if anchor is not None else None
         self.on_epoch_end()
 
     def __len__(self):
         return math.ceil(len(self.images) / self.batch_size)
 
     def on_epoch_end(self):
+        """Draw this epoch's (input row, target row, target codes) slots."""
+        if self.sampling == "target":
+            self._draw_inputs_for_targets()
+        else:
+            self._draw_targets_for_inputs()
+
+    def _draw_targets_for_inputs(self):
         n = len(self.images)
-        self.order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         target_e = self.rng.integers(0, self.num_expressions, n)
         target_p = self.rng.integers(0, self.num_poses, n)
         if self.groups is None:
@@ -101,22 +134,42 @@ class PairedFaces(keras.utils.PyDataset):
         rows[self.rng.random(n) < self.reconstruction_fraction] = -1
         missing = rows < 0
         # Fall back to reconstruction: the input's own codes and the input as the target.
-        self.target_row = np.where(missing, np.arange(n), rows)
-        self.target_expression = np.where(missing, self.expression, target_e).astype(np.int32)
-        self.target_pose = np.where(missing, self.pose, target_p).astype(np.int32)
+        target_row = np.where(missing, np.arange(n), rows)
+        target_expression = np.where(missing, self.expression, target_e).astype(np.int32)
+        target_pose = np.where(missing, self.pose, target_p).astype(np.int32)
+        self._set_slots(order, target_row[order], target_expression[order], target_pose[order])
+
+    def _draw_inputs_for_targets(self):
+        n = len(self.images)
+        targets = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        group = self.groups[targets]
+        uniform = self.by_group[self.group_start[group] + (self.rng.random(n) * self.group_size[group]).astype(np.int64)]
+        inputs = uniform
+        if self.anchor_row is not None:
+            anchor = self.anchor_row[group]
+            take = (self.rng.random(n) < self.anchor_fraction) & (anchor >= 0)
+            inputs = np.where(take, anchor, uniform)
+        self._set_slots(inputs, targets, self.expression[targets], self.pose[targets])
+
+    def _set_slots(self, inputs, targets, target_expression, target_pose):
+        self.input_rows = np.asarray(inputs, np.int64)
+        self.target_rows = np.asarray(targets, np.int64)
+        self.slot_target_expression = np.asarray(target_expression, np.int32)
+        self.slot_target_pose = np.asarray(target_pose, np.int32)
 
     def paired_fraction(self):
-        """Share of faces whose target this epoch is another real face (not a reconstruction)."""
-        return float(np.mean(self.target_row != np.arange(len(self.images))))
+        """Share of this epoch's pairs whose target is another real face (not the input itself)."""
+        return float(np.mean(self.target_rows != self.input_rows))
 
     def __getitem__(self, index):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        slots = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        rows = self.input_rows[slots]
         return self.images[rows], {
             "expression": self.expression[rows],
             "pose": self.pose[rows],
-            "target_image": self.images[self.target_row[rows]],
-            "target_expression": self.target_expression[rows],
-            "target_pose": self.target_pose[rows],
+            "target_image": self.images[self.target_rows[slots]],
+            "target_expression": self.slot_target_expression[slots],
+            "target_pose": self.slot_target_pose[slots],
         }
 
 

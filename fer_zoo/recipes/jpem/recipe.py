@@ -1,6 +1,7 @@
 """The JPEM training model: G = (G_enc, G_dec), D_att, D_i and C_exp updated in turn (eq. 3-7)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -30,9 +31,14 @@ def classification_loss(probabilities, labels):
     )
 
 
-def l1_content_loss(generated, target):
-    """Mean absolute difference between the generated image and its target (eq. 6)."""
-    return ops.mean(ops.abs(ops.cast(generated, "float32") - ops.cast(target, "float32")))
+def l1_content_loss(generated, target, weights=None):
+    """Mean absolute difference between the generated image and its target (eq. 6): the
+    per-pixel mean over the batch, in [-1, 1] units. `weights` (broadcastable to the images,
+    mean 1 per image, e.g. `expression_weight_map`) weights each pixel's difference first."""
+    difference = ops.abs(ops.cast(generated, "float32") - ops.cast(target, "float32"))
+    if weights is not None:
+        difference = difference * ops.cast(weights, "float32")
+    return ops.mean(difference)
 
 
 def sample_uniform_prior(shape, seed=None):
@@ -72,10 +78,23 @@ class JPEMRecipe(AdversarialRecipe):
         classification_weight: weight of C_exp's loss on generated faces in G's objective.
         att_adversarial_weight: weight of G's adversarial loss against D_att.
         identity_adversarial_weight: weight of G_enc's adversarial loss against D_i.
+        pixel_weights: `None` (plain L1), or per-pixel weights of the L1 term, mean 1: one map
+            `(H, W, C)` for every target or one per target pose `(num_poses, H, W, C)`
+            (`train.pose_weight_maps`: large on mouth, eyes and brows).
+        classifier_generated_weight: weight of C_exp's loss on generated faces (at their target
+            labels) in C_exp's own update; 1 is eq. 5. 0 trains C_exp on real faces only, so
+            that the term G meets is an expression judge G cannot train to read its outputs.
+        seed: seed of the prior sampling.
 
     The paper gives no values for these weights; the defaults keep the L1 term dominant at
     first (CAAE likewise weights its image-adversarial term 1e-4 against a mean L1).
-        seed: seed of the prior sampling.
+
+    Scale of each term of G's loss `g_loss` (each is logged): `l1_loss` (plain) and
+    `l1_weighted_loss` (with `pixel_weights`, the one in `g_loss`; equal to `l1_loss` without
+    them) and `tv_loss` are per-pixel means in [-1, 1] units; `c_generated_loss` (softmax
+    cross-entropy), `g_att_loss` and `g_i_loss` (non-saturating BCE) are per-image means in
+    nats. `g_loss = alpha * l1_weighted + beta * tv + classification_weight * c_generated +
+    att_adversarial_weight * g_att + identity_adversarial_weight * g_i`.
         **kwargs: forwarded to `AdversarialRecipe`.
 
     Example:
@@ -107,6 +126,8 @@ class JPEMRecipe(AdversarialRecipe):
         classification_weight=0.01,
         att_adversarial_weight=1e-3,
         identity_adversarial_weight=1e-3,
+        pixel_weights=None,
+        classifier_generated_weight=1.0,
         seed=None,
         **kwargs,
     ):
@@ -123,12 +144,16 @@ class JPEMRecipe(AdversarialRecipe):
         self.classification_weight = classification_weight
         self.att_adversarial_weight = att_adversarial_weight
         self.identity_adversarial_weight = identity_adversarial_weight
+        self.classifier_generated_weight = classifier_generated_weight
+        self.pixel_weights = None if pixel_weights is None else np.asarray(pixel_weights, np.float32)
+        if self.pixel_weights is not None and self.pixel_weights.ndim == 4 and len(self.pixel_weights) != num_poses:
+            raise ValueError(f"JPEMRecipe: pixel_weights has {len(self.pixel_weights)} maps for {num_poses} poses.")
         self.code_dim = int(encoder.output.shape[-1])
         # Every sub-network is a built functional model, so the recipe is built too (needed by
         # BackupAndRestore and save_weights before the first step).
         self.built = True
         for name in (
-            "d_att_loss", "d_i_loss", "g_loss", "l1_loss", "tv_loss", "g_att_loss", "g_i_loss",
+            "d_att_loss", "d_i_loss", "g_loss", "l1_loss", "l1_weighted_loss", "tv_loss", "g_att_loss", "g_i_loss",
             "c_generated_loss", "c_loss", "c_real_loss", "c_accuracy", "c_generated_accuracy",
         ):
             self.add_tracker(name)
@@ -174,6 +199,69 @@ class JPEMRecipe(AdversarialRecipe):
         target_pose = labels.get("target_pose", pose)
         return images, expression, pose, target_image, target_expression, target_pose
 
+    def content_weights(self, target_pose):
+        """The L1 pixel weights of each target (`None` without `pixel_weights`)."""
+        if self.pixel_weights is None:
+            return None
+        weights = ops.convert_to_tensor(self.pixel_weights, "float32")
+        if self.pixel_weights.ndim == 4:
+            return ops.take(weights, ops.cast(target_pose, "int32"), axis=0)
+        return weights
+
+    def content_losses(self, generated, target_image, target_pose):
+        """`(plain L1, weighted L1)`: the per-pixel mean L1 and its `pixel_weights` version."""
+        l1 = l1_content_loss(generated, target_image)
+        weights = self.content_weights(target_pose)
+        return l1, (l1 if weights is None else l1_content_loss(generated, target_image, weights))
+
+    # Each weighted term of G's loss (eq. 7) and the attribute holding its weight.
+    G_TERM_WEIGHTS = {
+        "l1_weighted_loss": "alpha", "tv_loss": "beta", "c_generated_loss": "classification_weight",
+        "g_att_loss": "att_adversarial_weight", "g_i_loss": "identity_adversarial_weight",
+    }
+
+    def generator_terms(self, codes, generated, target_image, target_expression, target_pose):
+        """The unweighted terms of G's loss for faces `generated` from identity `codes` at the
+        target codes: `l1_loss`, `l1_weighted_loss`, `tv_loss` (per-pixel means),
+        `c_generated_loss`, `g_att_loss`, `g_i_loss` (per-image means). D_att, D_i and C_exp judge
+        G in inference mode: in training mode their batch norm would normalise a batch of (early
+        on, nearly identical) generated faces by its tiny variance, and the gradients reaching G
+        would swamp the L1 term."""
+        e_target, p_target = self.one_hot(target_expression, target_pose)
+        l1, l1_weighted = self.content_losses(generated, target_image, target_pose)
+        return {
+            "l1_loss": l1, "l1_weighted_loss": l1_weighted,
+            "tv_loss": ops.mean(total_variation(generated, per_pixel=True)),
+            "c_generated_loss": classification_loss(self.expression_probabilities(generated, training=False),
+                                                    target_expression),
+            "g_att_loss": nonsaturating_generator_loss(self.att_discriminator([generated, e_target, p_target],
+                                                                              training=False)),
+            "g_i_loss": nonsaturating_generator_loss(self.identity_discriminator(codes, training=False)),
+        }
+
+    def generator_loss(self, terms):
+        """Eq. 7: the weighted sum of `generator_terms`."""
+        return sum(getattr(self, weight) * terms[name] for name, weight in self.G_TERM_WEIGHTS.items())
+
+    def term_gradient_norms(self, data):
+        """Global norm of each *weighted* term's gradient with respect to G's variables on one
+        batch `(images, labels)` (G in training mode, nothing updated): which term steers G's
+        update. Keys `grad_<term>`: `grad_l1`, `grad_tv`, `grad_c`, `grad_att`, `grad_i`."""
+        images, _, _, target_image, target_expression, target_pose = self._unpack(data)
+        e_target, p_target = self.one_hot(target_expression, target_pose)
+        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            codes = self.encoder(images, training=True)
+            generated = self.decoder([codes, e_target, p_target], training=True)
+            terms = self.generator_terms(codes, generated, target_image, target_expression, target_pose)
+        norms = {}
+        for name, weight in self.G_TERM_WEIGHTS.items():
+            grads = [g for g in tape.gradient(terms[name], variables) if g is not None]
+            norm = float(tf.linalg.global_norm(grads)) if grads else 0.0
+            norms[TERM_GRADIENT_NAMES[name]] = float(getattr(self, weight)) * norm
+        del tape
+        return norms
+
     def _classifier_pose_loss(self, images, pose, training):
         out = self.classifier(images, training=training)
         if isinstance(out, dict) and "pose" in out:
@@ -211,21 +299,8 @@ class JPEMRecipe(AdversarialRecipe):
                     )
                 optimizer_step(tape, d_i_loss, self.identity_discriminator.trainable_variables, self.d_i_optimizer)
             # Eq. 5-7 for G: content (L1) + TV + classification of the generated face + adversarial.
-            # D_att, D_i and C_exp judge G in inference mode: in training mode their batch norm
-            # would normalise a batch of (early on, nearly identical) generated faces by its tiny
-            # variance, and the gradients reaching G would swamp the L1 term.
-            l1 = l1_content_loss(generated, target_image)
-            tv = ops.mean(total_variation(generated, per_pixel=True))
-            g_att = nonsaturating_generator_loss(self.att_discriminator([generated, e_target, p_target], training=False))
-            g_i = nonsaturating_generator_loss(self.identity_discriminator(codes, training=False))
-            c_generated = classification_loss(self.expression_probabilities(generated, training=False), target_expression)
-            g_loss = (
-                self.alpha * l1
-                + self.beta * tv
-                + self.classification_weight * c_generated
-                + self.att_adversarial_weight * g_att
-                + self.identity_adversarial_weight * g_i
-            )
+            g_terms = self.generator_terms(codes, generated, target_image, target_expression, target_pose)
+            g_loss = self.generator_loss(g_terms)
         optimizer_step(g_tape, g_loss, g_variables, self.g_optimizer)
 
         # Eq. 5 for C_exp: real faces and (fixed) generated faces with their target labels.
@@ -235,13 +310,13 @@ class JPEMRecipe(AdversarialRecipe):
             generated_probs = self.expression_probabilities(generated, training=True)
             c_real = classification_loss(real_probs, expression)
             c_generated_for_c = classification_loss(generated_probs, target_expression)
-            c_loss = c_real + c_generated_for_c + self._classifier_pose_loss(images, pose, True)
+            c_loss = (c_real + self.classifier_generated_weight * c_generated_for_c
+                      + self._classifier_pose_loss(images, pose, True))
         optimizer_step(tape, c_loss, self.classifier.trainable_variables, self.c_optimizer)
 
         return self.update_trackers(
             {
-                "d_att_loss": d_att_loss, "d_i_loss": d_i_loss, "g_loss": g_loss, "l1_loss": l1,
-                "tv_loss": tv, "g_att_loss": g_att, "g_i_loss": g_i, "c_generated_loss": c_generated,
+                "d_att_loss": d_att_loss, "d_i_loss": d_i_loss, "g_loss": g_loss, **g_terms,
                 "c_loss": c_loss, "c_real_loss": c_real,
                 "c_accuracy": accuracy(real_probs, expression),
                 "c_generated_accuracy": accuracy(generated_probs, target_expression),
@@ -261,20 +336,15 @@ class JPEMRecipe(AdversarialRecipe):
         code_logits = self.identity_discriminator(codes, training=False)
         real_probs = self.expression_probabilities(images, training=False)
         generated_probs = self.expression_probabilities(generated, training=False)
-        l1 = l1_content_loss(generated, target_image)
-        tv = ops.mean(total_variation(generated, per_pixel=True))
-        g_att = nonsaturating_generator_loss(fake_logits)
-        g_i = nonsaturating_generator_loss(code_logits)
-        c_generated = classification_loss(generated_probs, target_expression)
+        g_terms = self.generator_terms(codes, generated, target_image, target_expression, target_pose)
         c_real = classification_loss(real_probs, expression)
         return self.update_trackers(
             {
                 "d_att_loss": discriminator_bce_loss(real_logits, fake_logits),
                 "d_i_loss": discriminator_bce_loss(prior_logits, code_logits),
-                "g_loss": self.alpha * l1 + self.beta * tv + self.classification_weight * c_generated
-                + self.att_adversarial_weight * g_att + self.identity_adversarial_weight * g_i,
-                "l1_loss": l1, "tv_loss": tv, "g_att_loss": g_att, "g_i_loss": g_i,
-                "c_generated_loss": c_generated, "c_loss": c_real + c_generated, "c_real_loss": c_real,
+                "g_loss": self.generator_loss(g_terms), **g_terms,
+                "c_loss": c_real + self.classifier_generated_weight * g_terms["c_generated_loss"],
+                "c_real_loss": c_real,
                 "c_accuracy": accuracy(real_probs, expression),
                 "c_generated_accuracy": accuracy(generated_probs, target_expression),
             }
@@ -296,6 +366,8 @@ class JPEMRecipe(AdversarialRecipe):
                 "classification_weight": self.classification_weight,
                 "att_adversarial_weight": self.att_adversarial_weight,
                 "identity_adversarial_weight": self.identity_adversarial_weight,
+                "pixel_weights": None if self.pixel_weights is None else self.pixel_weights.tolist(),
+                "classifier_generated_weight": self.classifier_generated_weight,
                 "seed": self.seed,
             }
         )
@@ -307,6 +379,10 @@ class JPEMRecipe(AdversarialRecipe):
         for key in ("encoder", "decoder", "att_discriminator", "identity_discriminator", "classifier"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+TERM_GRADIENT_NAMES = {"l1_weighted_loss": "grad_l1", "tv_loss": "grad_tv", "c_generated_loss": "grad_c",
+                       "g_att_loss": "grad_att", "g_i_loss": "grad_i"}
 
 
 def accuracy(probabilities, labels):

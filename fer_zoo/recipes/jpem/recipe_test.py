@@ -48,6 +48,12 @@ class JPEMLossTest(TestCase):
         target = np.array([[[[0.0], [-1.0]], [[1.0], [0.5]]]], "float32")
         self.assertAllClose(l1_content_loss(generated, target), (0.5 + 0 + 1 + 0.5) / 4)
 
+    def test_weighted_l1_by_hand(self):
+        generated = np.array([[[[0.5], [-1.0]], [[0.0], [1.0]]]], "float32")
+        target = np.array([[[[0.0], [-1.0]], [[1.0], [0.5]]]], "float32")
+        weights = np.array([[[2.0], [1.0]], [[0.5], [0.5]]], "float32")  # mean 1
+        self.assertAllClose(l1_content_loss(generated, target, weights), (1.0 + 0 + 0.5 + 0.25) / 4)
+
     def test_total_variation_by_hand(self):
         # |1-0| + |3-2| vertical, |2-0| + |3-1| horizontal = 6 over 4 pixels.
         image = np.array([[[[0.0], [2.0]], [[1.0], [3.0]]]], "float32")
@@ -110,6 +116,26 @@ class JPEMRecipeTest(TestCase):
         expected = (2.0 * logs["l1_loss"] + 0.5 * logs["tv_loss"] + 0.3 * logs["c_generated_loss"]
                     + 0.2 * logs["g_att_loss"] + 0.1 * logs["g_i_loss"])
         self.assertAllClose(logs["g_loss"], expected, atol=1e-5)
+
+    def test_pixel_weights_per_target_pose_and_term_gradients(self):
+        maps = np.ones((3, 16, 16, 1), "float32")
+        maps[1] = 0.0
+        maps[1, :8] = 2.0  # pose 1: only the top half counts
+        recipe = tiny_recipe(pixel_weights=maps, classifier_generated_weight=0.0)
+        recipe.compile(**{f"{n}_optimizer": keras.optimizers.Adam(0.0) for n in recipe.optimizer_names})
+        images, labels = tiny_batch()
+        labels["target_pose"] = np.array([1, 1, 0, 2], "int32")
+        generated = recipe.generate(images, labels["target_expression"], labels["target_pose"])
+        difference = np.abs(np.asarray(generated) - labels["target_image"])
+        expected = np.mean(difference * maps[labels["target_pose"]])
+        logs = recipe.test_step((images, labels))
+        self.assertAllClose(logs["l1_weighted_loss"], expected, atol=1e-6)
+        self.assertAllClose(logs["l1_loss"], difference.mean(), atol=1e-6)
+        self.assertAllClose(logs["c_loss"], logs["c_real_loss"], atol=1e-6)  # generated faces not in C's loss
+        norms = recipe.term_gradient_norms((images, labels))
+        self.assertEqual(set(norms), {"grad_l1", "grad_tv", "grad_c", "grad_att", "grad_i"})
+        self.assertGreater(norms["grad_l1"], 0.0)
+        self.assertEqual(JPEMRecipe.from_config(recipe.get_config()).pixel_weights.shape, (3, 16, 16, 1))
 
     def test_content_loss_targets_the_paired_face(self):
         recipe = tiny_recipe()

@@ -51,6 +51,17 @@ CONFIGS = {
         "att_adversarial_weight": 1e-3,
         "identity_adversarial_weight": 1e-3,
         "reconstruction_fraction": 0.0,
+        # Pairs (`data.PairedFaces`): "input" = every face an input once per epoch with a random
+        # target code; "target" = every face a target once per epoch, its input a face of the same
+        # identity: the neutral frontal one with probability `anchor_fraction`, else any.
+        "sampling": "input",
+        "anchor_fraction": 0.0,
+        # L1 pixel weights: 1 + expression_weight * (std over expressions of the per-expression
+        # mean training target at that pose) / its mean, normalised to mean 1 per pose
+        # (`pose_weight_maps`); 0 = the plain per-pixel mean L1.
+        "expression_weight": 0.0,
+        # Weight of C_exp's loss on generated faces in C_exp's update (1 = eq. 5; 0 = real only).
+        "classifier_generated_weight": 1.0,
         "classifier_pose_head": False,
         # True: every ratio's classifier gets as many steps as the largest ratio's (epochs
         # scaled by (1 + max R) / (1 + R)), separating "more data" from "more updates".
@@ -60,6 +71,21 @@ CONFIGS = {
         "backup_every": 200,
         # Held-out faces G is run on after every GAN epoch (`generator_monitor`); 0 = no monitor.
         "monitor_probe": 8,
+        # Training pairs on which the norm of each weighted G-loss term's gradient is logged
+        # after every GAN epoch (`TermGradientMonitor`: grad_l1, grad_tv, grad_c, grad_att,
+        # grad_i); 0 = off.
+        "monitor_gradients": 0,
+        # Per-epoch validation of the GAN stage on the held-out identities (every held-out face
+        # a target once, from its identity's neutral frontal face when there is one).
+        "validation": False,
+        # `None` = `train(precision=...)` decides; else the policy `train` uses when that is None.
+        "precision": None,
+        # Classifier stages when `train(generated_ratio=None)`: generated faces per real face
+        # (a number or a list; [] = GAN stage only).
+        "generated_ratio": 5,
+        # Wall-clock budget of one `train` call in minutes (None: none): the GAN stage stops at
+        # the first batch after it (gasca.train.WallClockBudget), so `gan_epochs` is a maximum.
+        "time_budget_minutes": None,
         "seed": 0,
         "verbose": 2,
         "run_eagerly": False,  # True skips graph tracing: faster for a handful of steps (tests)
@@ -75,6 +101,58 @@ CONFIGS["paper"] = {
     "gan_epochs": 100,
     "classifier_epochs": 30,
     "synthetic": {"identities": 40, "yaws": (-30.0, -15.0, 0.0, 15.0, 30.0), "seed": 0},
+}
+# SynthFER generator at 64 px grey (preset to be `jpem-generator-synthfer`; gate:
+# fer_zoo.recipes.jpem.synthfer_gate). Sized for one <= 55 min run on 2 CPU cores; the
+# throughput arithmetic and the probe runs are in docs/jpem.md ("synthfer64").
+CONFIGS["synthfer64"] = {
+    **copy.deepcopy(CONFIGS["small"]),
+    "networks": "synthfer64",
+    "image_size": 64,
+    "channels": 1,
+    "poses": (-45.0, 0.0, 45.0),
+    # 210 identities of SynthFER seed 0 x 7 expressions x 3 yaws at intensity 1, even light, rendered
+    # once and cached (gasca.train.synthetic_data); test_fraction 0.05 holds out 10 of them for
+    # the monitor and per-epoch validation, 200 train (4,200 faces). Gate identities: another seed.
+    "synthetic": {"identities": 210, "yaws": (-45.0, 0.0, 45.0), "seed": 0, "intensities": (1.0,),
+                  "cache_dir": "/tmp/fer_cache/jpem"},
+    "test_fraction": 0.05,
+    # Every training face is a target once per epoch (each expression x yaw equally often); its
+    # input is the same identity's neutral frontal face half the time (the gate's input), else
+    # any of its 21 faces (the paper: "a face image of any expression and pose").
+    "sampling": "target",
+    "anchor_fraction": 0.5,
+    "batch_size": 32,
+    # A maximum: the stage stops at `time_budget_minutes` after the call starts.
+    "gan_epochs": 400,
+    "time_budget_minutes": 52,
+    # float32: mixed_bfloat16 did not run faster here (same-process benchmark, batch 32: 65 img/s
+    # float32, 49 img/s mixed_bfloat16; docs/jpem.md).
+    "precision": "float32",
+    "learning_rate": 5e-4,
+    # He-normal (the networks' tanh image layer: N(0, 0.02)): with N(0, 0.02) everywhere G starts
+    # at one constant image and its encoder's gradients are ~1e-4 of He's (docs/jpem.md).
+    "init_stddev": None,
+    # Loss scales (JPEMRecipe): weighted L1 and TV are per-pixel means in [-1, 1] units, the C_exp
+    # CE and the adversarial BCEs per-image means in nats. Plain L1 reproduces identity and washes
+    # the expression out (GASCA synthfer64: judge at chance until the L1 was weighted), so the
+    # expression comes from the weighted L1 (0.2 on flat background .. ~35 on the mouth). The
+    # per-image terms' pull on G grows as C_exp / D_att sharpen: after 171 steps the CE's
+    # gradient norm on G's weights was 88x, D_att's 65x the weighted L1's (unweighted), and
+    # with classification_weight 0.1 / att 0.01 G turned into pixel noise (docs/jpem.md). At
+    # 1e-3 each stays at ~5-10 % of the L1's pull; `grad_*` in the logs track it.
+    "expression_weight": 4.0,
+    "alpha": 1.0,
+    "beta": 0.01,
+    "classification_weight": 1e-3,
+    "classifier_generated_weight": 1.0,
+    "att_adversarial_weight": 1e-3,
+    "identity_adversarial_weight": 1e-3,
+    "generated_ratio": [],
+    "monitor_probe": 16,
+    "monitor_gradients": 16,
+    "validation": True,
+    "backup_every": 200,
 }
 
 
@@ -96,6 +174,8 @@ def load_faces(data, cfg):
     """A `FaceSet` from `"synthetic"` (SynthFER), a FaceSet, a `.npz` path or a data spec."""
     if isinstance(data, FaceSet):
         return data
+    if data == "synthetic" and cfg["synthetic"].get("cache_dir"):
+        return cached_synthetic(cfg)
     if data == "synthetic":
         from fer_zoo.data.synthfer import SynthFER
 
@@ -114,6 +194,41 @@ def load_faces(data, cfg):
     from fer_zoo.data import load_faceset
 
     return load_faceset(data)
+
+
+def cached_synthetic(cfg):
+    """The config's SynthFER grid (even light), rendered once at `image_size` and cached under
+    `cfg["synthetic"]["cache_dir"]` by `fer_zoo.recipes.gasca.train.synthetic_data`."""
+    from fer_zoo.recipes.gasca.train import synthetic_data
+
+    syn = cfg["synthetic"]
+    size = max(48, cfg["image_size"])
+    faces, _ = synthetic_data({
+        "synthetic": {"identities": syn["identities"], "expressions": tuple(range(len(EXPRESSIONS))),
+                      "yaws": tuple(syn["yaws"]), "intensities": tuple(syn.get("intensities", (1.0,))),
+                      "cache_dir": syn["cache_dir"]},
+        "model": {"image_size": (size, size), "channels": cfg["channels"]},
+        "seed": syn.get("seed", 0), "light_copies": 0,
+    })
+    return faces
+
+
+def pose_weight_maps(images, expression, pose, num_poses, strength):
+    """`(num_poses, H, W, C)` L1 pixel weights, mean 1 each: per target pose, GASCA's
+    `expression_weight_map` of the training faces at that pose (large where the expressions
+    differ: mouth, eyes, brows); all ones at a pose with fewer than two expressions. `None`
+    when `strength` is 0."""
+    from fer_zoo.recipes.gasca.train import expression_weight_map
+
+    if not strength:
+        return None
+    images, expression, pose = np.asarray(images, np.float32), np.asarray(expression), np.asarray(pose)
+    maps = []
+    for p in range(num_poses):
+        at = pose == p
+        m = expression_weight_map(images[at], expression[at], strength) if at.any() else None
+        maps.append(np.ones(images.shape[1:], np.float32) if m is None else m)
+    return np.stack(maps)
 
 
 def fit_faces(faces, image_size, channels):
@@ -174,7 +289,7 @@ def train(
     config="small",
     precision=None,
     strategy="default",
-    generated_ratio=5,
+    generated_ratio=None,
     **overrides,
 ):
     """Train JPEM: the GAN stage, then C_exp with `generated_ratio * N` generated faces.
@@ -185,10 +300,12 @@ def train(
             (and `session` when present, to pair faces of one sitting).
         out_dir: run folder (stages, backups, deployable `.keras` models, `summary.json`).
         config: `"small"`, `"paper"` or a dict like `CONFIGS["small"]`.
-        precision: `None`, `"float32"`, `"mixed"` (mixed_bfloat16 on CPU), ...
+        precision: `None` (the config's `precision`, else the current policy), `"float32"`,
+            `"mixed"` (mixed_bfloat16 on CPU), ...
         strategy: `fer_zoo.training.get_strategy` name.
         generated_ratio: generated faces per real face in each classifier epoch (0, 1, 5, 10),
-            or a list of them (one classifier each, sharing the GAN stage).
+            or a list of them (one classifier each, sharing the GAN stage); `None` = the
+            config's `generated_ratio` (5 for "small" / "paper", [] for "synthfer64").
         **overrides: any key of the config.
 
     Returns:
@@ -199,9 +316,10 @@ def train(
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous_policy = keras.config.dtype_policy().name
-    policy = set_precision(precision)
+    policy = set_precision(precision if precision is not None else cfg["precision"])
+    ratios = _ratios(cfg["generated_ratio"] if generated_ratio is None else generated_ratio)
     try:
-        return _train(data, out_dir, cfg, policy, strategy, _ratios(generated_ratio))
+        return _train(data, out_dir, cfg, policy, strategy, ratios)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -222,6 +340,8 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     train_faces, test_faces = identity_split(faces, cfg["test_fraction"], cfg["seed"])
     train_pose = jpem_data.pose_indices(train_faces.labels["yaw"], poses)
     test_pose = jpem_data.pose_indices(test_faces.labels["yaw"], poses)
+    pixel_weights = pose_weight_maps(train_faces.images, train_faces.labels["expression"], train_pose, num_poses,
+                                     cfg["expression_weight"])
 
     with strategy.scope():
         nets = models.build_networks(
@@ -234,20 +354,43 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
             **nets, num_expressions=num_expressions, num_poses=num_poses, alpha=cfg["alpha"], beta=cfg["beta"],
             classification_weight=cfg["classification_weight"],
             att_adversarial_weight=cfg["att_adversarial_weight"],
-            identity_adversarial_weight=cfg["identity_adversarial_weight"], seed=cfg["seed"],
+            identity_adversarial_weight=cfg["identity_adversarial_weight"], pixel_weights=pixel_weights,
+            classifier_generated_weight=cfg["classifier_generated_weight"], seed=cfg["seed"],
         )
         recipe.compile(
             **{f"{n}_optimizer": keras.optimizers.Adam(cfg["learning_rate"], beta_1=cfg["beta_1"]) for n in recipe.optimizer_names}
         )
         recipe.run_eagerly = cfg["run_eagerly"]
+    anchor = neutral_frontal_code(faces.class_names, poses)
     paired = jpem_data.PairedFaces(
         train_faces.images, train_faces.labels["expression"], train_pose,
         jpem_data.group_ids(train_faces.labels), num_expressions, num_poses, batch_size=cfg["batch_size"],
-        reconstruction_fraction=cfg["reconstruction_fraction"], seed=cfg["seed"],
+        reconstruction_fraction=cfg["reconstruction_fraction"], seed=cfg["seed"], sampling=cfg["sampling"],
+        anchor=anchor, anchor_fraction=cfg["anchor_fraction"],
     )
+    fit_options = {}
+    if cfg["validation"] and len(test_faces):
+        # Every held-out face a target once, from its identity's neutral frontal face.
+        fit_options["validation_data"] = jpem_data.PairedFaces(
+            test_faces.images, test_faces.labels["expression"], test_pose, jpem_data.group_ids(test_faces.labels),
+            num_expressions, num_poses, batch_size=cfg["batch_size"], shuffle=False, seed=cfg["seed"],
+            sampling="target", anchor=anchor, anchor_fraction=1.0 if anchor is not None else 0.0)
+    callbacks = generator_monitor(recipe, test_faces, test_pose, poses, cfg)
+    if cfg["monitor_gradients"]:
+        images, labels = paired[0]
+        n = cfg["monitor_gradients"]
+        callbacks.append(TermGradientMonitor(recipe, (images[:n].copy(), {k: v[:n].copy() for k, v in labels.items()})))
+    budget = None
+    if cfg["time_budget_minutes"]:
+        from fer_zoo.recipes.gasca.train import WallClockBudget
+
+        budget = WallClockBudget(started + 60 * cfg["time_budget_minutes"])
+        callbacks.append(budget)
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], tensorboard=False, verbose=cfg["verbose"])
-    gan_history = runner.fit("gan", recipe, paired, epochs=cfg["gan_epochs"],
-                             callbacks=generator_monitor(recipe, test_faces, test_pose, poses, cfg))
+    gan_was_done, gan_started = runner.is_done("gan"), time.time()
+    gan_history = runner.fit("gan", recipe, paired, epochs=cfg["gan_epochs"], callbacks=callbacks, **fit_options)
+    gan_seconds = 0.0 if gan_was_done else time.time() - gan_started
+    gan_steps = 0 if gan_was_done else _steps_run(gan_history, len(paired), budget)
 
     artifacts = {}
     generator = models.build_generator(recipe.encoder, recipe.decoder)
@@ -259,6 +402,12 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     recipe.classifier.run_eagerly = cfg["run_eagerly"]
     metrics = {
         "gan": {k: v[-1] for k, v in gan_history.items()},
+        "gan_epochs_run": len(next(iter(gan_history.values()), [])),
+        # This call's GAN stage (0 when it was already done): wall time, steps, and training
+        # faces per second including the per-epoch monitor and validation.
+        "gan_seconds": round(gan_seconds, 1),
+        "gan_steps_this_call": gan_steps,
+        "gan_images_per_second": round(gan_steps * cfg["batch_size"] / gan_seconds, 1) if gan_seconds else None,
         "paired_fraction": paired.paired_fraction(),
         "joint_classifier": per_pose_accuracy(
             recipe.classifier, test_faces.images, test_faces.labels["expression"], test_pose, pose_names
@@ -313,6 +462,7 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         "train_size": len(train_faces),
         "test_size": len(test_faces),
         "test_identities": sorted(int(i) for i in np.unique(test_faces.labels["identity"])),
+        "train_identities": sorted(int(i) for i in np.unique(train_faces.labels["identity"])),
         "metrics": metrics,
         "artifacts": artifacts,
         "seconds": time.time() - started,
@@ -322,12 +472,52 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     return summary
 
 
+class TermGradientMonitor(keras.callbacks.Callback):
+    """Adds `JPEMRecipe.term_gradient_norms` on a fixed training batch to every epoch's logs:
+    how strongly each weighted term (L1, TV, C_exp, D_att, D_i) pulls on G. The per-pixel mean
+    L1's pull is nearly constant; the per-image C_exp / D_att terms' grows as those networks
+    sharpen (docs/jpem.md, synthfer64)."""
+
+    def __init__(self, recipe, batch):
+        super().__init__()
+        self.recipe, self.batch = recipe, batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.recipe.term_gradient_norms(self.batch))
+
+
+def _steps_run(history, steps_per_epoch, budget):
+    """Training steps of a stage's `fit` (its last epoch cut short when `budget` stopped it)."""
+    epochs = len(next(iter(history.values()), []))
+    if budget is not None and budget.stopped_at is not None:
+        return max(0, epochs - 1) * steps_per_epoch + budget.stopped_at + 1
+    return epochs * steps_per_epoch
+
+
+def neutral_frontal_code(class_names, poses):
+    """`(expression index, pose index)` of the neutral frontal face (the pose nearest yaw 0), or
+    None when the classes have no "neutral"."""
+    names = list(class_names)
+    if "neutral" not in names:
+        return None
+    return names.index("neutral"), int(np.argmin(np.abs(np.asarray(poses, np.float32))))
+
+
 def generator_monitor(recipe, faces, pose, poses, cfg):
-    """`[GeneratorMonitor]` of G on up to `monitor_probe` faces of `faces` (neutral frontal ones
-    first), all asked for one target code: happy at the last pose of `poses`. Its targets are
-    the real faces of the same identity (and session) with that expression and pose, when the
-    data has one for every probe face; `dead_fraction` counts constant units of the code f(x).
-    `[]` when `monitor_probe` is 0 or `faces` is empty."""
+    """Per-epoch monitors of G (`fer_zoo.training.monitors.GeneratorMonitor`), `[]` when
+    `monitor_probe` is 0 or `faces` is empty:
+
+    * input dependence: G on up to `monitor_probe` faces of `faces` (neutral frontal ones
+      first), all asked for one target code: happy at the last pose of `poses`. Its targets are
+      the real faces of the same identity (and session) with that expression and pose, when the
+      data has one for every probe face; `dead_fraction` counts constant units of the code f(x).
+      Logs `output_spread`, `target_spread`, `dead_fraction`.
+    * code dependence: the first probe face asked for every expression at the frontal pose;
+      targets: that identity's real faces at those codes (when all exist). Logs
+      `expression_output_spread` (~0: G ignores the expression code) and
+      `expression_target_spread` (the same for the real faces, for scale).
+    """
     if not cfg["monitor_probe"] or not len(faces):
         return []
     names = list(faces.class_names)
@@ -342,8 +532,16 @@ def generator_monitor(recipe, faces, pose, poses, cfg):
         [lookup.get((g, target_expression, target_pose), -1) for g in groups],
         frontal & (expression == (names.index("neutral") if "neutral" in names else -1)))
     probe = (faces.images[rows], np.full(len(rows), target_expression), np.full(len(rows), target_pose))
-    return [GeneratorMonitor(lambda p: recipe.generate(*p), probe, targets, name="jpem G",
-                             activations=lambda p: recipe.encoder(p[0], training=False))]
+    monitors = [GeneratorMonitor(lambda p: recipe.generate(*p), probe, targets, name="jpem G",
+                                 activations=lambda p: recipe.encoder(p[0], training=False))]
+    frontal_pose = int(np.argmin(np.abs(np.asarray(poses, np.float32))))
+    codes = np.arange(len(names))
+    real = [lookup.get((groups[rows[0]], e, frontal_pose), -1) for e in codes]
+    monitors.append(GeneratorMonitor(
+        lambda p: recipe.generate(*p),
+        (np.repeat(faces.images[rows[:1]], len(codes), axis=0), codes, np.full(len(codes), frontal_pose)),
+        None if min(real) < 0 else faces.images[real], name="jpem G expressions", prefix="expression_"))
+    return monitors
 
 
 def _classifier_overrides(cfg):
