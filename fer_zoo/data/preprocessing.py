@@ -258,35 +258,45 @@ class _DetectionImage:
             self._equalised = cv2.equalizeHist(self.raw)
         return self._equalised
 
-    def detect(self, cascade_name, equalised=False, mirrored=False, min_neighbors=5, scale_factor=None):
-        """`[(box, score), ...]` in source pixels."""
+    def detect(self, cascade_name, equalised=False, mirrored=False, min_neighbors=5, scale_factor=None,
+               min_size=None):
+        """`[(box, score), ...]` in source pixels; `min_size`: smallest face side in source pixels
+        (default: the image's `min_face`)."""
         scale_factor = scale_factor or self.scale_factor
         grey = self.equalised if equalised else self.raw
         if mirrored:
             grey = np.ascontiguousarray(grey[:, ::-1])
         width = grey.shape[1]
         found = []
-        for (x, y, w, h), score in _detect(cascade_name, grey, self.search_size, min_neighbors, scale_factor):
+        for (x, y, w, h), score in _detect(cascade_name, grey, self._search_size(min_size), min_neighbors,
+                                           scale_factor):
             if mirrored:
                 x = width - x - w
             box = tuple(int(round(v / self.scale)) for v in (x, y, w, h))
             found.append((box, score))
         return found
 
-    def detect_rolled(self, cascade_name, angle, mirrored=False, min_neighbors=5, scale_factor=None):
+    def _search_size(self, min_size):
+        if min_size is None:
+            return self.search_size
+        return max(self.search_size, int(round(min_size * self.scale)))
+
+    def detect_rolled(self, cascade_name, angle, mirrored=False, min_neighbors=5, scale_factor=None,
+                      min_size=None):
         """`[(box, score, roll), ...]` in source pixels from the (mirrored) image turned by
         `angle` degrees; `roll` is the turn (degrees, `cv2.getRotationMatrix2D` sense) that makes
         the face upright in the source image, `box` the axis-aligned square around its centre."""
         if not angle:
             return [(box, score, 0.0) for box, score in self.detect(
-                cascade_name, mirrored=mirrored, min_neighbors=min_neighbors, scale_factor=scale_factor)]
+                cascade_name, mirrored=mirrored, min_neighbors=min_neighbors, scale_factor=scale_factor,
+                min_size=min_size)]
         grey = np.ascontiguousarray(self.raw[:, ::-1]) if mirrored else self.raw
         height, width = grey.shape[:2]
         turn = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, 1.0)
         turned = cv2.warpAffine(grey, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
         back = cv2.invertAffineTransform(turn)
         found = []
-        for (x, y, w, h), score in _detect(cascade_name, turned, self.search_size, min_neighbors,
+        for (x, y, w, h), score in _detect(cascade_name, turned, self._search_size(min_size), min_neighbors,
                                            scale_factor or self.scale_factor):
             cx, cy = back @ np.array([x + w / 2.0, y + h / 2.0, 1.0])
             if mirrored:
@@ -499,15 +509,19 @@ class FacePreprocessor:
         # texture into edges the profile cascade takes for a face) on a finer pyramid finds
         # ~70 %, and turning the image by -+15 degrees for tilted heads 90 %, with no detection
         # on 57 face-free images. Beside faces the frontal stage found, only the upright passes
-        # run, on the coarser fallback pyramid (the full search would triple the cost of every
-        # frontal photo).
-        rolls, scale_factor = ((PROFILE_ROLLS[:1], self.fallback_scale_factor) if found
-                               else (PROFILE_ROLLS, PROFILE_SCALE_FACTOR))
+        # run, on the coarser fallback pyramid and for faces at least 0.6x the smallest frontal
+        # one (people in one photo are at similar distances; the small scales, which hold most
+        # of the cascade's windows, are skipped), so a frontal photo costs little more.
+        rolls, scale_factor, min_size = PROFILE_ROLLS, PROFILE_SCALE_FACTOR, None
+        if found:
+            rolls, scale_factor = PROFILE_ROLLS[:1], self.fallback_scale_factor
+            min_size = 0.6 * min(min(r.box[2], r.box[3]) for r in found)
         for angle in rolls:
             boxes = []
             for mirrored in (False, True):
                 boxes += search.detect_rolled("haarcascade_profileface.xml", angle, mirrored=mirrored,
-                                              min_neighbors=PROFILE_MIN_NEIGHBORS, scale_factor=scale_factor)
+                                              min_neighbors=PROFILE_MIN_NEIGHBORS, scale_factor=scale_factor,
+                                              min_size=min_size)
             if boxes:
                 kept = _non_overlapping([((b, r), s) for b, s, r in boxes], key=lambda item: item[0])
                 return [FaceResult(b, None, "profile", score=s, roll=r) for (b, r), s in kept]
