@@ -39,16 +39,23 @@ def _one_line_error(capsys):
     return err
 
 
-def test_help_is_fast_and_does_not_import_tensorflow():
+def _help_without_tensorflow(argv):
+    """Runs `fer-zoo ARGV` (a --help) in a fresh interpreter, asserts it exits 0 without importing
+    TensorFlow or Keras, and returns the completed process."""
     script = (
         "import sys\n"
         "from fer_zoo import cli\n"
-        "try:\n    cli.main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        f"try:\n    cli.main({list(argv)!r})\nexcept SystemExit as e:\n    assert e.code == 0\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    result = _help_without_tensorflow(["--help"])
     for text in ("examples:", "fer-zoo predict", "fer-zoo export", "--debug", "evaluate"):
         assert text in result.stdout
 
@@ -357,13 +364,5 @@ def test_synthesize_writes_a_png_per_input_and_a_grid(tiny_generators, face_png,
 
 
 def test_synthesize_help_does_not_import_tensorflow():
-    script = (
-        "import sys\n"
-        "from fer_zoo import cli\n"
-        "try:\n    cli.main(['synthesize', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = _help_without_tensorflow(["synthesize", "--help"])
     assert "--expression-from" in result.stdout and "example:" in result.stdout
