@@ -13,6 +13,8 @@ batch at the end of every epoch and adds to the epoch logs (so to the Keras `His
 This module is recipe-agnostic: the caller passes closures over its own networks.
 """
 
+import sys
+
 import keras
 import numpy as np
 
@@ -118,4 +120,6 @@ class GeneratorMonitor(keras.callbacks.Callback):
         collapsed = self.collapsed(values)
         if self.verbose or collapsed:
             text = "; ".join(f"{self.prefix}{k} {v:.4f}" for k, v in values.items())
-            print(f"[monitor {self.name} epoch {epoch + 1}] {text}{'  <- collapse?' if collapsed else ''}", flush=True)
+            # stderr, like Keras' progress: a command's stdout (e.g. the demo's summary) stays clean.
+            print(f"[monitor {self.name} epoch {epoch + 1}] {text}{'  <- collapse?' if collapsed else ''}",
+                  file=sys.stderr, flush=True)

@@ -54,7 +54,7 @@ def test_fit_logs_the_values_every_epoch_and_flags_collapse(capsys):
     # An untrained all-zero generator is flagged even with verbose=False.
     collapsed = GeneratorMonitor(lambda p: np.zeros_like(p), x, targets=x, name="flat")
     collapsed.on_epoch_end(0, {})
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "[monitor flat epoch 1]" in out and "collapse?" in out
 
 
