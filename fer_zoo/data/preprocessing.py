@@ -523,8 +523,8 @@ class FacePreprocessor:
                                               min_neighbors=PROFILE_MIN_NEIGHBORS, scale_factor=scale_factor,
                                               min_size=min_size)
             if boxes:
-                kept = _non_overlapping([((b, r), s) for b, s, r in boxes], key=lambda item: item[0])
-                return [FaceResult(b, None, "profile", score=s, roll=r) for (b, r), s in kept]
+                kept = _non_overlapping([(b, (s, r)) for b, s, r in boxes])
+                return [FaceResult(b, None, "profile", score=s, roll=r) for b, (s, r) in kept]
         return []
 
     def _stage_foreground(self, rgb, search, found):
@@ -584,13 +584,13 @@ class FacePreprocessor:
         return to_model_range(crop, channels)
 
 
-def _non_overlapping(boxes, iou=0.3, key=lambda item: item):
-    """Largest first, dropping boxes that overlap a kept one; `key` extracts the box from an item."""
-    boxes = sorted(boxes, key=lambda b: -key(b[0])[2] * key(b[0])[3])
+def _non_overlapping(boxes, iou=0.3):
+    """`[(box, extra), ...]` largest first, dropping boxes that overlap a kept one."""
+    boxes = sorted(boxes, key=lambda b: -b[0][2] * b[0][3])
     kept = []
-    for item, score in boxes:
-        if all(_iou(key(item), key(k)) < iou for k, _ in kept):
-            kept.append((item, score))
+    for box, extra in boxes:
+        if all(_iou(box, k) < iou for k, _ in kept):
+            kept.append((box, extra))
     return kept
 
 
