@@ -29,8 +29,9 @@ import time
 import numpy as np
 
 from benchmarks.common import fmt, machine_info, markdown_table
+from fer_zoo.data.adapters.kdef import KDEF_POSES, KDEF_YAWS
+from fer_zoo.data.faceset import EXPRESSIONS
 
-EXPRESSIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 # The 12 KDEF identities no KDEF-trained preset's reported accuracy was trained on.
 HELDOUT_IDENTITIES = (2, 4, 8, 10, 16, 20, 27, 34, 42, 51, 52, 57)
 
@@ -41,9 +42,6 @@ def kdef_images(faceset_path, identities, yaws):
 
     photos, labels, _, paths = load_photos(faceset_path, identities, yaws)
     return photos, np.asarray(labels, int), paths
-
-
-KDEF_POSES = ("FL", "HL", "S", "HR", "FR")
 
 
 def kdef_pose_images(kdef_root, identities, poses=KDEF_POSES):
@@ -63,7 +61,7 @@ def kdef_pose_images(kdef_root, identities, poses=KDEF_POSES):
         if image is None:
             raise FileNotFoundError(f"--kdef-root {kdef_root}: cannot read {path}")
         photos.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    pose_of = {-90: "FL", -45: "HL", 0: "S", 45: "HR", 90: "FR"}
+    pose_of = {int(yaw): pose for pose, yaw in KDEF_YAWS.items()}
     pose = np.array([pose_of[int(round(y))] for y in labels["yaw"][keep]])
     return photos, labels["expression"][keep].astype(int), [str(p) for p in kept], pose
 
