@@ -227,3 +227,47 @@ def test_frontal_and_profile_faces_in_one_photo_are_both_found():
     methods = {r.method: r.box for r in results}
     assert len(results) == 2 and set(methods) == {"frontal", "profile"}, [(r.method, r.box) for r in results]
     assert methods["frontal"][0] + methods["frontal"][2] / 2 < 320 < methods["profile"][0] + methods["profile"][2] / 2
+
+
+def test_profile_below_a_frontal_face_is_found_in_the_strip_beside_it():
+    # Beside one frontal face only the strips where another head fits are searched; a head
+    # wholly below the face (people in rows) lies in the "below" strip.
+    frontal = SynthFER(image_size=160, channels=3, seed=0).render(0, "neutral", yaw=0.0)
+    photo = np.full((640, 320, 3), 128, np.uint8)
+    photo[80:240, 80:240] = ((np.asarray(frontal) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    photo[320:] = _profile_photo(1, 90)
+    results = FacePreprocessor(size=48, channels=1).process(photo)
+    methods = {r.method: r.box for r in results}
+    assert set(methods) == {"frontal", "profile"}, [(r.method, r.box) for r in results]
+    assert methods["profile"][1] + methods["profile"][3] / 2 > 320
+
+
+def test_region_search_maps_boxes_back_to_the_whole_photo(monkeypatch):
+    photo = _profile_photo(1, 90)
+    search = preprocessing._DetectionImage(photo, 0.1, 30)
+    def both_sides(**region):
+        return [found for mirrored in (False, True) for found in search.detect(
+            "haarcascade_profileface.xml", mirrored=mirrored, min_neighbors=2, scale_factor=1.08, **region)]
+
+    whole, part = both_sides(), both_sides(region=(40, 40, 300, 300))
+    assert whole and part
+    best = max(whole, key=lambda b: b[1])[0]
+    assert max(preprocessing._iou(best, b) for b, _ in part) > 0.7
+    # A region smaller than the smallest face searched is skipped without running the cascade.
+    assert search.detect("haarcascade_profileface.xml", region=(0, 0, 20, 320)) == []
+
+
+def test_a_portrait_filled_by_its_face_runs_no_profile_pass(monkeypatch):
+    frontal = SynthFER(image_size=200, channels=3, seed=0).render(0, "neutral", yaw=0.0)
+    photo = ((np.asarray(frontal) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    calls = []
+    original = preprocessing._detect
+
+    def counting(cascade_name, *args, **kwargs):
+        calls.append(cascade_name)
+        return original(cascade_name, *args, **kwargs)
+
+    monkeypatch.setattr(preprocessing, "_detect", counting)
+    results = FacePreprocessor(size=48, channels=1).process(photo)
+    assert [r.method for r in results] == ["frontal"]
+    assert "haarcascade_profileface.xml" not in calls, calls

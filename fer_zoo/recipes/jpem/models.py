@@ -423,11 +423,14 @@ def build_generator_from_config(
     encoder_filters=(32, 64, 128),
     decoder_filters=(64, 32, 16),
     code_dim=50,
+    dense_filters=None,
     name="jpem_generator",
 ):
-    """The deployable generator G (`build_generator`) from plain keyword arguments (presets)."""
+    """The deployable generator G (`build_generator`) from plain keyword arguments (presets);
+    `dense_filters`: channels of the decoder's first 4x4 map (`NETWORK_CONFIGS["synthfer64"]`)."""
     encoder = build_encoder(image_size, channels, tuple(encoder_filters), code_dim)
     decoder = build_decoder(
-        image_size, channels, code_dim, num_expressions, num_poses, tuple(decoder_filters)
+        image_size, channels, code_dim, num_expressions, num_poses, tuple(decoder_filters),
+        dense_filters=dense_filters,
     )
     return build_generator(encoder, decoder, name=name)
