@@ -19,7 +19,7 @@ import math
 import keras
 from keras import layers
 
-from fer_zoo.layers import InstanceNormalization
+from fer_zoo.layers import ExpressionIntensityCode, InstanceNormalization
 
 LEAKY_SLOPE = 0.2
 
@@ -50,6 +50,23 @@ NETWORK_CONFIGS = {
         "dropout": 0.5,
     },
 }
+# SynthFER at 64 px grey (training config "synthfer64", preset to be `fesr-generator-synthfer`):
+# the "small" structure with one more stride-2 stage each way (64 -> 4 px) and doubled widths.
+# G_enc 4x4 convs 32..256 + IN -> 64-d tanh code; G_dec 1x1 -> 4x4 (valid) DeConvs 256..32 + IN
+# -> 64 px tanh image; D_img 32..128. Per image ~26 M MACs in G_enc and ~26 M in G_dec (4x4
+# kernels), so a paired step (G_dec twice, D_img with its gradient penalty, F_id) stays cheap.
+# `output_init_stddev`: the tanh image layer starts at N(0, 0.02) (docs/fesr.md, "SynthFER
+# 64 px generator": Glorot there starts G at pixel noise); every other layer keeps Keras'
+# Glorot-uniform default, as the other configs.
+NETWORK_CONFIGS["synthfer64"] = {
+    **NETWORK_CONFIGS["small"],
+    "image_size": 64,
+    "encoder_widths": (32, 64, 128, 256),
+    "decoder_widths": (256, 128, 64, 32),
+    "critic_widths": (32, 64, 128),
+    "critic_class_width": 128,
+    "output_init_stddev": 0.02,
+}
 
 
 def _check_power_of_two(image_size, minimum, what):
@@ -72,9 +89,13 @@ def build_encoder(image_size=128, channels=1, widths=(64, 128, 256, 512, 1024), 
 
 
 def build_decoder(
-    image_size=128, channels=1, widths=(512, 256, 128, 64, 32), latent_dim=64, num_classes=7, name="g_dec"
+    image_size=128, channels=1, widths=(512, 256, 128, 64, 32), latent_dim=64, num_classes=7, name="g_dec",
+    output_init_stddev=None,
 ):
-    """G_dec: `[g(x) or z, u(y')]` -> `DeConv(w, 4, 2), IN, ReLU` per width -> `DeConv(c, 4, 2), tanh`."""
+    """G_dec: `[g(x) or z, u(y')]` -> `DeConv(w, 4, 2), IN, ReLU` per width -> `DeConv(c, 4, 2), tanh`.
+
+    `output_init_stddev`: None keeps Keras' Glorot-uniform initialiser on the image layer; a
+    number initialises that layer's kernel from N(0, output_init_stddev)."""
     expected = 4 * 2 ** len(widths)
     if image_size != expected:
         raise ValueError(
@@ -91,10 +112,26 @@ def build_decoder(
         x = layers.Conv2DTranspose(width, 4, strides=2, padding=padding, name=f"deconv{i + 1}")(x)
         x = InstanceNormalization(name=f"in{i + 1}")(x)
         x = layers.ReLU(name=f"relu{i + 1}")(x)
+    initializer = (
+        "glorot_uniform" if output_init_stddev is None else keras.initializers.RandomNormal(0.0, output_init_stddev)
+    )
     image = layers.Conv2DTranspose(
-        channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image"
+        channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image",
+        kernel_initializer=initializer,
     )(x)
     return keras.Model([latent, code], image, name=name)
+
+
+def build_generator(encoder, decoder, name="fesr_generator"):
+    """G as one functional model: `[image, expression one-hot (K), intensity (1)] -> image`,
+    i.e. `G_dec([G_enc(x), u])` with `u = v (2y - 1)` (eq. 2) computed inside
+    (`ExpressionIntensityCode`); loads with `safe_mode=True`."""
+    num_classes = int(decoder.input[1].shape[-1])
+    image = keras.Input(encoder.input_shape[1:], name="image")
+    expression = keras.Input((num_classes,), name="expression")
+    intensity = keras.Input((1,), name="intensity")
+    code = ExpressionIntensityCode(num_classes, name="intensity_code")(expression, intensity=intensity)
+    return keras.Model([image, expression, intensity], decoder([encoder(image), code]), name=name)
 
 
 def build_image_critic(
@@ -173,7 +210,10 @@ def build_fesgan(config, channels=1, num_classes=7):
     size = config["image_size"]
     return {
         "encoder": build_encoder(size, channels, config["encoder_widths"], config["latent_dim"]),
-        "decoder": build_decoder(size, channels, config["decoder_widths"], config["latent_dim"], num_classes),
+        "decoder": build_decoder(
+            size, channels, config["decoder_widths"], config["latent_dim"], num_classes,
+            output_init_stddev=config.get("output_init_stddev"),
+        ),
         "image_critic": build_image_critic(
             size, channels, config["critic_widths"], config["critic_class_width"], num_classes
         ),

@@ -7,6 +7,7 @@ ablation variants (Fig. 8) are flags of the same step (`VARIANTS`).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -22,6 +23,18 @@ PAPER_LOSS_WEIGHTS = {
     "fake_classification": 1.0,  # lambda4
     "image_adversarial": 1.0,  # lambda5
     "intra_class": 0.001,  # lambda6
+}
+# Weights beyond the paper's lambdas (defaults keep Algorithm 1 unchanged):
+#   generator_image_adversarial: G's WGAN term L_adv^img in eq. 22 (the paper: 1);
+#   paired: the supervised per-pixel L1 to an exact target render (paired batches only, see
+#       `FESRRecipe`; SynthFER gives the true face at any expression and intensity).
+EXTRA_LOSS_WEIGHTS = {"generator_image_adversarial": 1.0, "paired": 1.0}
+DEFAULT_LOSS_WEIGHTS = {**PAPER_LOSS_WEIGHTS, **EXTRA_LOSS_WEIGHTS}
+
+# `FESRRecipe.term_gradient_norms` key of each weighted G term (paired batches).
+TERM_GRADIENT_NAMES = {
+    "paired_l1_weighted": "grad_paired", "reconstruction": "grad_rec", "identity": "grad_id",
+    "g_adv_img": "grad_adv_img", "g_adv_z": "grad_adv_z", "g_cls_fake_d": "grad_cls",
 }
 
 # The paper's ablation (section IV-D, Fig. 8).
@@ -89,6 +102,19 @@ class FESRRecipe(AdversarialRecipe):
     `"expression"` (int y) and, for the joint stage, `"positive"` (x^{p,r}: another real image
     of class y). y' is drawn uniformly among the other K - 1 classes.
 
+    **Paired batches** (data with exact ground truth, e.g. SynthFER; pretrain stage): a batch
+    that also holds `"target"` (the true face of x's identity at the requested code),
+    `"target_expression"` (int y') and `"target_intensity"` (v' in [0, 1]), and optionally
+    `"intensity"` (x's own v; else drawn as in the paper), trains G on
+    `u(y') = v' (2y' - 1)` instead of a random y' and v. The G loss then adds the
+    supervised per-pixel L1 `paired_l1_weighted = mean(w * |target - G(x, u(y'))|)` (weight
+    `paired`; `w` = `pixel_weights`, mean 1, or 1) to the paper's terms, with these changes:
+    D_img's real images are the targets (labels y'), L_id compares F_id(G(x, u(y'))) with
+    F_id(target) (the true identity at that expression), and L_rec keeps x's own code. Every
+    term is logged: `paired_l1` (plain) and `paired_l1_weighted` are per-pixel means in [-1, 1]
+    units, `reconstruction` a per-pixel mean, `identity` a per-feature mean, `g_adv_img` a
+    per-image critic score, `g_adv_z` and `g_cls_fake_d` per-image means in nats.
+
     Args:
         encoder: G_enc, image -> g(x) (`build_encoder`).
         decoder: G_dec, `[latent, u]` -> image (`build_decoder`).
@@ -101,11 +127,14 @@ class FESRRecipe(AdversarialRecipe):
         num_classes: K.
         variant: key of `VARIANTS` (`"JL"` = the full method).
         stage: `"pretrain"` or `"joint"`; change it with `set_stage`.
-        loss_weights: dict overriding `PAPER_LOSS_WEIGHTS` (lambda1..lambda6).
+        loss_weights: dict overriding `DEFAULT_LOSS_WEIGHTS` (lambda1..lambda6 of the paper,
+            `generator_image_adversarial` and `paired`).
         gp_weight: WGAN-GP penalty weight (10, Gulrajani et al.).
         critic_steps: D_img updates per iteration (Algorithm 1: 1; WGAN-GP's usual 5 makes the
             critic keep up on short runs).
         seed: seed of every random draw in the steps.
+        pixel_weights: `(H, W, C)` weights of the paired L1 (mean 1; e.g. GASCA's
+            `expression_weight_map`), or None (plain per-pixel mean).
         **kwargs: forwarded to `AdversarialRecipe`.
 
     Example:
@@ -141,15 +170,16 @@ class FESRRecipe(AdversarialRecipe):
         gp_weight=10.0,
         critic_steps=1,
         seed=None,
+        pixel_weights=None,
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
         if variant not in VARIANTS:
             raise ValueError(f"FESRRecipe: unknown variant {variant!r}; expected one of {sorted(VARIANTS)}.")
-        unknown = set(loss_weights or {}) - set(PAPER_LOSS_WEIGHTS)
+        unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
             raise ValueError(
-                f"FESRRecipe: unknown loss_weights {sorted(unknown)}; expected some of {sorted(PAPER_LOSS_WEIGHTS)}."
+                f"FESRRecipe: unknown loss_weights {sorted(unknown)}; expected some of {sorted(DEFAULT_LOSS_WEIGHTS)}."
             )
         self.encoder = encoder
         self.decoder = decoder
@@ -162,20 +192,27 @@ class FESRRecipe(AdversarialRecipe):
         self.num_classes = num_classes
         self.variant = variant
         self.flags = dict(VARIANTS[variant])
-        self.loss_weights = {**PAPER_LOSS_WEIGHTS, **(loss_weights or {})}
+        self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         if not self.flags["intra"]:
             self.loss_weights["intra_class"] = 0.0
         self.gp_weight = gp_weight
         self.critic_steps = int(critic_steps)
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.intensity_code = ExpressionIntensityCode(num_classes, seed=seed)
+        self.pixel_weights = None if pixel_weights is None else np.asarray(pixel_weights, np.float32)
+        if self.pixel_weights is not None and self.pixel_weights.shape != tuple(encoder.input_shape[1:]):
+            raise ValueError(
+                f"FESRRecipe: pixel_weights of shape {self.pixel_weights.shape} do not match the images "
+                f"{tuple(encoder.input_shape[1:])}."
+            )
         self.stage = None
         self.set_stage(stage)
         for name in (
             "d_z_loss", "d_img_loss", "d_img_wasserstein", "gradient_penalty", "d_img_cls_real",
             "d_img_accuracy", "g_loss", "g_adv_img", "g_adv_z", "reconstruction", "identity",
             "g_cls_fake_d", "g_cls_fake_r", "r_loss", "r_cls_real", "r_cls_fake", "intra_class",
-            "dist_real_real", "dist_real_synthetic", "r_accuracy", "r_loss_eval",
+            "dist_real_real", "dist_real_synthetic", "r_accuracy", "r_loss_eval", "paired_l1",
+            "paired_l1_weighted",
         ):
             self.add_tracker(name)
         # Every sub-network is a built functional model.
@@ -247,10 +284,14 @@ class FESRRecipe(AdversarialRecipe):
         fake = self.latent_critic(latent, training=True)
         return _binary_cross_entropy(1.0, real) + _binary_cross_entropy(0.0, fake)
 
-    def image_critic_losses(self, images, labels, target_code):
-        """eq. 23 terms: WGAN critic loss (eq. 5), gradient penalty, L^r_cls,D (eq. 9)."""
+    def image_critic_losses(self, images, labels, target_code, real_images=None):
+        """eq. 23 terms: WGAN critic loss (eq. 5), gradient penalty, L^r_cls,D (eq. 9).
+
+        The fakes are G(x, target_code); the real images are x (the paper) or `real_images`
+        (paired batches: the exact targets), and `labels` are the real images' classes."""
         latent = self.encoder(images, training=True)
         fake = ops.stop_gradient(self.decoder([latent, target_code], training=True))
+        images = images if real_images is None else real_images
         real_out = self.image_critic(images, training=True)
         fake_out = self.image_critic(fake, training=True)
         wasserstein = ops.mean(ops.cast(fake_out["adversarial"], "float32")) - ops.mean(
@@ -287,13 +328,87 @@ class FESRRecipe(AdversarialRecipe):
             terms["g_cls_fake_r"] = _cross_entropy(synthetic_labels, logits)  # eq. 21 for G
         w = self.loss_weights
         total = (
-            terms["g_adv_img"]
+            w["generator_image_adversarial"] * terms["g_adv_img"]
             + w["latent_adversarial"] * terms["g_adv_z"]
             + w["reconstruction"] * terms["reconstruction"]
             + w["identity"] * terms["identity"]
             + w["fake_classification"] * (terms["g_cls_fake_d"] + terms.get("g_cls_fake_r", 0.0))
         )
         return total, terms
+
+    def paired_l1(self, generated, target):
+        """`(plain, weighted)` per-pixel mean L1 between G's faces and the exact targets."""
+        error = ops.abs(ops.cast(target, "float32") - ops.cast(generated, "float32"))
+        if self.pixel_weights is None:
+            plain = ops.mean(error)
+            return plain, plain
+        return ops.mean(error), ops.mean(error * ops.convert_to_tensor(self.pixel_weights))
+
+    def paired_generator_terms(self, images, target_images, target_labels, target_code, own_code):
+        """G's terms on a paired batch (see the class docstring), unweighted."""
+        latent = self.encoder(images, training=True)
+        translated = self.decoder([latent, target_code], training=True)
+        reconstructed = self.decoder([latent, own_code], training=True)
+        fake_out = self.image_critic(translated, training=True)
+        plain, weighted = self.paired_l1(translated, target_images)
+        return {
+            "paired_l1": plain,
+            "paired_l1_weighted": weighted,
+            "g_adv_img": -ops.mean(ops.cast(fake_out["adversarial"], "float32")),
+            "g_adv_z": _binary_cross_entropy(1.0, self.latent_critic(latent, training=True)),
+            "reconstruction": ops.mean(
+                ops.abs(ops.cast(images, "float32") - ops.cast(reconstructed, "float32"))
+            ),
+            "identity": ops.mean(
+                ops.abs(
+                    ops.cast(self.identity_features(translated, training=False), "float32")
+                    - ops.cast(self.identity_features(target_images, training=False), "float32")
+                )
+            ),
+            "g_cls_fake_d": _cross_entropy(target_labels, fake_out["classification"]),
+        }
+
+    def paired_generator_loss(self, terms):
+        """The weighted sum of `paired_generator_terms` (`TERM_GRADIENT_NAMES` lists them)."""
+        w = self.loss_weights
+        return (
+            w["paired"] * terms["paired_l1_weighted"]
+            + w["generator_image_adversarial"] * terms["g_adv_img"]
+            + w["latent_adversarial"] * terms["g_adv_z"]
+            + w["reconstruction"] * terms["reconstruction"]
+            + w["identity"] * terms["identity"]
+            + w["fake_classification"] * terms["g_cls_fake_d"]
+        )
+
+    _TERM_WEIGHT = {
+        "paired_l1_weighted": "paired", "reconstruction": "reconstruction", "identity": "identity",
+        "g_adv_img": "generator_image_adversarial", "g_adv_z": "latent_adversarial",
+        "g_cls_fake_d": "fake_classification",
+    }
+
+    def term_gradient_norms(self, data):
+        """Global norm of each *weighted* G term's gradient with respect to G's variables on one
+        paired batch (G in training mode, nothing updated): which term steers G's update. Keys
+        of `TERM_GRADIENT_NAMES`: `grad_paired`, `grad_rec`, `grad_id`, `grad_adv_img`,
+        `grad_adv_z`, `grad_cls`."""
+        batch = self._unpack_paired(data)
+        variables = self.optimizer_variables_for("g")
+        with tf.GradientTape(persistent=True) as tape:
+            terms = self.paired_generator_terms(
+                batch["image"], batch["target"], batch["target_labels"], batch["target_code"], batch["own_code"]
+            )
+        norms = {}
+        for name, key in TERM_GRADIENT_NAMES.items():
+            grads = [g for g in tape.gradient(terms[name], variables) if g is not None]
+            norm = float(tf.linalg.global_norm(grads)) if grads else 0.0
+            norms[key] = float(self.loss_weights[self._TERM_WEIGHT[name]]) * norm
+        del tape
+        return norms
+
+    def generate(self, images, expression, intensity=1.0, training=False):
+        """G_dec([G_enc(x), u(y')]) for integer (or one-hot) y' at intensity v in [0, 1]."""
+        code = self.intensity_code(ops.convert_to_tensor(expression), intensity=intensity)
+        return self.decoder([self.encoder(images, training=training), code], training=training)
 
     def recognizer_losses(self, images, labels, positives, prior):
         """eq. 26 term by term: L_cls,R (eqs. 19-21) + lambda6 * L_intra (eq. 14, RDBP)."""
@@ -331,7 +446,63 @@ class FESRRecipe(AdversarialRecipe):
         labels = ops.cast(ops.reshape(data["expression"], (-1,)), "int32")
         return data["image"], labels, data.get("positive")
 
+    def _unpack_paired(self, data):
+        """A paired batch's tensors and codes: `image`, `labels` (x's class), `target`,
+        `target_labels`, `target_code` = u(y') at v', `own_code` = u(y) at x's `intensity`
+        (drawn as in the paper when the batch has none)."""
+        images, labels, _ = self._unpack(data)
+        if isinstance(data, tuple | list):
+            data = data[0]
+        missing = {"target", "target_expression", "target_intensity"} - set(data)
+        if missing:
+            raise ValueError(f"FESRRecipe: a paired batch needs {sorted(missing)} too.")
+        target_labels = ops.cast(ops.reshape(data["target_expression"], (-1,)), "int32")
+        own = data.get("intensity")
+        return {
+            "image": images, "labels": labels, "target": data["target"], "target_labels": target_labels,
+            "target_code": self.intensity_code(target_labels, intensity=ops.reshape(data["target_intensity"], (-1,))),
+            "own_code": self.intensity_code(
+                labels, intensity=None if own is None else ops.reshape(own, (-1,)), training=True
+            ),
+        }
+
+    @staticmethod
+    def _is_paired(data):
+        if isinstance(data, tuple | list):
+            data = data[0]
+        return isinstance(data, dict) and "target" in data
+
+    def paired_train_step(self, data):
+        """One iteration of Algorithm 1's pretrain branch on a paired batch: D_z (eq. 7), D_img
+        (eq. 23, real = the exact targets), then G (eq. 22 terms + the paired L1)."""
+        if self.stage != "pretrain":
+            raise ValueError("FESRRecipe: paired batches train the pretrain stage (G, D_img, D_z) only.")
+        b = self._unpack_paired(data)
+        images = b["image"]
+        batch = ops.shape(images)[0]
+        with tf.GradientTape() as tape:
+            d_z_loss = self.latent_critic_loss(images, self._sample_prior(batch))
+        optimizer_step(tape, d_z_loss, self.optimizer_variables_for("d_z"), self.d_z_optimizer)
+        for _ in range(self.critic_steps):
+            with tf.GradientTape() as tape:
+                wasserstein, penalty, cls_real, d_accuracy = self.image_critic_losses(
+                    images, b["target_labels"], b["target_code"], real_images=b["target"]
+                )
+                d_img_loss = self.loss_weights["image_adversarial"] * (wasserstein + self.gp_weight * penalty) + cls_real
+            optimizer_step(tape, d_img_loss, self.optimizer_variables_for("d_img"), self.d_img_optimizer)
+        with tf.GradientTape() as tape:
+            terms = self.paired_generator_terms(images, b["target"], b["target_labels"], b["target_code"], b["own_code"])
+            g_loss = self.paired_generator_loss(terms)
+        optimizer_step(tape, g_loss, self.optimizer_variables_for("g"), self.g_optimizer)
+        return self.update_trackers({
+            "d_z_loss": d_z_loss, "d_img_loss": d_img_loss, "d_img_wasserstein": -wasserstein,
+            "gradient_penalty": penalty, "d_img_cls_real": cls_real, "d_img_accuracy": d_accuracy,
+            "g_loss": g_loss, **terms,
+        })
+
     def train_step(self, data):
+        if self._is_paired(data):
+            return self.paired_train_step(data)
         images, labels, positives = self._unpack(data)
         batch = ops.shape(images)[0]
         prior = self._sample_prior(batch)
@@ -382,6 +553,16 @@ class FESRRecipe(AdversarialRecipe):
         return {name: self._trackers[name].result() for name in values}
 
     def test_step(self, data):
+        if self._is_paired(data):
+            # Paired validation: G's L1 to the exact targets at the requested codes, and L_rec.
+            b = self._unpack_paired(data)
+            latent = self.encoder(b["image"], training=False)
+            plain, weighted = self.paired_l1(self.decoder([latent, b["target_code"]], training=False), b["target"])
+            reconstructed = self.decoder([latent, b["own_code"]], training=False)
+            return self.update_trackers({
+                "paired_l1": plain, "paired_l1_weighted": weighted,
+                "reconstruction": ops.mean(ops.abs(ops.cast(b["image"], "float32") - ops.cast(reconstructed, "float32"))),
+            })
         images, labels, _ = self._unpack(data)
         _, logits = self.recognize(images, training=False)
         logs = {"r_loss_eval": _cross_entropy(labels, logits), "r_accuracy": _accuracy(labels, logits)}

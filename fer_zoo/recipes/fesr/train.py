@@ -24,6 +24,27 @@ from fer_zoo.training.monitors import GeneratorMonitor, probe_with_targets
 
 DEFAULT_KDEF = "/tmp/fer_data/kdef_faces_64_grey.npz"
 
+# Options of the paired (ground-truth) mode and the run harness; off in "small" and "paper".
+PAIRED_OFF = {
+    # Paired batches (`PairedIntensityFaces`, FESRRecipe's paired mode): each (expression,
+    # intensity) face of a training identity is a target once per epoch; G gets u(y') at the
+    # target's intensity and a supervised per-pixel L1 to it.
+    "paired": False,
+    # Share of targets whose input is the identity's neutral face (else any of its faces).
+    "anchor_fraction": 0.0,
+    # Paired L1 pixel weights: GASCA's `expression_weight_map` of this strength (0 = plain L1).
+    "expression_weight": 0.0,
+    # Render cache folder for data="synthetic" (None: render every call).
+    "cache_dir": None,
+    # Wall-clock budget of one `train` call in minutes (None: none): the G stage ("pretrain")
+    # stops at the first batch after it (`gasca.train.WallClockBudget`).
+    "time_budget_minutes": None,
+    "backup_every": 50,  # steps between mid-epoch backups
+    "monitor_gradients": 0,  # paired pairs for the per-epoch `grad_*` of each G term; 0 = off
+    "train_recognizer": True,  # False: no R accuracy / recognizer.keras (R never trained)
+    "run_eagerly": False,  # True skips graph tracing (a handful of steps in tests)
+}
+
 CONFIGS = {
     # CPU-sized: 32 px grey, narrow widths, a few epochs per stage; same structure as "paper".
     "small": {
@@ -53,6 +74,7 @@ CONFIGS = {
         "yaw": 0.0,  # KDEF/SynthFER pose kept (None = all poses)
         "monitor_probe": 8,  # held-out faces G is run on after every G epoch; 0 = no monitor
         "seed": 0,
+        **PAIRED_OFF,
     },
     # The paper's setting: 128 x 128, Tables I/II widths, Light CNN-29 v2, Adam(1e-4, 0.5, 0.999),
     # batch 16, lambdas 1, 10, 5, 1, 1, 0.001.
@@ -83,7 +105,68 @@ CONFIGS = {
         "yaw": 0.0,
         "monitor_probe": 8,  # held-out faces G is run on after every G epoch; 0 = no monitor
         "seed": 0,
+        **PAIRED_OFF,
     },
+}
+# SynthFER generator at 64 px grey (preset to be `fesr-generator-synthfer`; gate:
+# `python -m fer_zoo.recipes.fesr.synthfer_gate`). Paired training against SynthFER's exact
+# renders, G only (stage "pretrain"; R is not trained), sized for one <= 55 min run on 2 CPU
+# cores. The probes behind every number are in docs/fesr.md ("SynthFER 64 px generator").
+CONFIGS["synthfer64"] = {
+    **CONFIGS["small"],
+    "network": "synthfer64",
+    "image_size": 64,
+    "channels": 1,
+    "batch_size": 32,
+    # Light CNN fallback for F_id (identity loss), trained as an identity classifier on the
+    # 200 training identities before G (a few epochs: the identity term is a small one here).
+    "identity_epochs": 3,
+    "light_cnn_widths": (8, 16, 24, 16, 16),
+    "light_cnn_blocks": (1, 1, 1, 1),
+    "embedding_dim": 64,
+    # A maximum: the G stage stops at `time_budget_minutes` after the call starts.
+    "pretrain_epochs": 400,
+    "joint_epochs": 0,  # no R stage: the generator is the product
+    "learning_rate": 5e-4,
+    "beta_1": 0.5,
+    "critic_steps": 1,
+    # 210 identities of SynthFER seed 0, frontal, even light, 7 expressions x intensities
+    # 0.2..1.0 (intensity 0 of any expression is the neutral face), rendered once and cached;
+    # 10 identities held out for the monitors and the per-epoch validation, 200 train.
+    "synthetic_identities": 210,
+    "synthetic_intensities": (0.2, 0.4, 0.6, 0.8, 1.0),
+    "test_identity_fraction": 0.05,
+    "yaw": 0.0,
+    "cache_dir": "/tmp/fer_cache/fesr",
+    "paired": True,
+    "anchor_fraction": 0.5,
+    "expression_weight": 4.0,
+    # Scales (FESRRecipe, paired batches): paired L1 (expression-weighted) and L_rec are
+    # per-pixel means in [-1, 1] units; L_id a per-feature mean of the frozen F_id; G's WGAN
+    # term a per-image critic score; L_adv^z and the D_img class CE per-image means in nats.
+    # The per-pixel L1 to the exact render makes the face (JPEM / GASCA). Unweighted gradient
+    # norms on G's weights (docs/fesr.md), paired L1 vs the others: at init 0.73 vs WGAN 0.42,
+    # L_adv^z 9.3, CE 0.26; after 120 steps 0.24 vs WGAN 37.5 (90x up as D_img sharpens),
+    # L_adv^z 12.1, CE 1.0, L_id 10.6 (trained F_id), L_rec 0.30. At 1e-3 the WGAN term already
+    # pulled at 16 % of the L1 after 120 steps and rising, so the terms whose critics train
+    # (WGAN, D_z) get 1e-4; L_id (frozen F_id: no growth) and the CE (D_img's classifier still
+    # at chance) 1e-3; L_rec 0.1. Watch grad_* in history.csv.
+    "loss_weights": {
+        "paired": 1.0,
+        "reconstruction": 0.1,
+        "identity": 1e-3,
+        "generator_image_adversarial": 1e-4,
+        "latent_adversarial": 1e-4,
+        "fake_classification": 1e-3,
+        "image_adversarial": 1.0,  # D_img's own WGAN-GP loss (eq. 23): no effect on G's scale
+    },
+    "validate": True,
+    "monitor_probe": 16,
+    "monitor_gradients": 16,
+    "time_budget_minutes": 50,
+    "backup_every": 200,
+    "train_recognizer": False,
+    "verbose": 2,
 }
 
 
@@ -105,6 +188,8 @@ def load_faces(data, cfg):
     path of a saved FaceSet, or a FaceSet; resized to the config's size/channels, pose-filtered."""
     if isinstance(data, FaceSet):
         faces = data
+    elif data == "synthetic" and cfg.get("cache_dir"):
+        faces = cached_synthetic(cfg)
     elif data == "synthetic":
         from fer_zoo.data.synthfer import SynthFER
 
@@ -129,6 +214,125 @@ def load_faces(data, cfg):
         if keep.any():
             faces = faces.subset(keep)
     return _resize(faces, cfg["image_size"], cfg["channels"])
+
+
+def cached_synthetic(cfg):
+    """The config's SynthFER grid (identities x 7 expressions x `synthetic_intensities`, yaw
+    `yaw`, even light) rendered once at `image_size` (>= 48 px, area-resized below) and cached
+    under `cache_dir` by `fer_zoo.recipes.gasca.train.synthetic_data`, in a subfolder named by
+    size and intensities (that function's file name loses everything after its last '.', so
+    fractional intensities would otherwise share one file across sizes)."""
+    from fer_zoo.recipes.gasca.train import synthetic_data
+
+    size = max(48, cfg["image_size"])
+    levels = "-".join(str(int(round(100 * v))) for v in cfg["synthetic_intensities"])
+    folder = pathlib.Path(cfg["cache_dir"]) / f"{size}px_c{cfg['channels']}_int{levels}"
+    faces, _ = synthetic_data({
+        "synthetic": {"identities": cfg["synthetic_identities"], "expressions": tuple(range(len(EXPRESSIONS))),
+                      "yaws": (cfg["yaw"] if cfg["yaw"] is not None else 0.0,),
+                      "intensities": tuple(cfg["synthetic_intensities"]), "cache_dir": str(folder)},
+        "model": {"image_size": (size, size), "channels": cfg["channels"]},
+        "seed": cfg["seed"], "light_copies": 0,
+    })
+    return faces
+
+
+class PairedIntensityFaces(keras.utils.PyDataset):
+    """Paired batches for `FESRRecipe`'s paired mode: dicts with `image` (x), `expression` and
+    `intensity` (x's own code), `target` (the exact face of x's identity at the requested
+    code), `target_expression` (y') and `target_intensity` (v').
+
+    Entries (code -> face) per identity: every non-neutral face with intensity v > 0 as
+    (its expression, v); the identity's neutral face twice, as (neutral, 1) and as
+    (neutral, 0) -- u(y, 0) = 0 for every y, so intensity 0 of any expression is this face.
+    Every epoch each entry is a target once (so every expression x intensity is asked for
+    equally often); its input is the identity's (neutral, 0) entry with probability
+    `anchor_fraction` (the gate's input), else an entry of the same identity drawn uniformly
+    (the target itself included). Non-neutral faces at intensity 0 and neutral faces other
+    than the first of each identity are not entries (duplicates of the neutral face).
+
+    Args:
+        images: float32 `(N, H, W, C)` in [-1, 1].
+        expression: int `(N,)`.
+        intensity: float `(N,)` in [0, 1].
+        identity: int `(N,)`.
+        neutral: index of the neutral class.
+        batch_size, shuffle, seed: as usual; `drop_remainder` drops a last partial batch.
+        anchor_fraction: see above.
+    """
+
+    def __init__(self, images, expression, intensity, identity, neutral, batch_size=32, anchor_fraction=0.5,
+                 shuffle=True, seed=0, drop_remainder=True, **kwargs):
+        super().__init__(**kwargs)
+        self.images = np.asarray(images, np.float32)
+        expression, intensity = np.asarray(expression, np.int64), np.asarray(intensity, np.float32)
+        identity = np.asarray(identity)
+        self.neutral = int(neutral)
+        rows, codes, values, owners, anchors = [], [], [], [], {}
+        for i in range(len(self.images)):
+            if expression[i] == neutral or intensity[i] <= 0:
+                if identity[i] in anchors:
+                    continue
+                anchors[identity[i]] = len(rows) + 1  # the (neutral, 0) entry below
+                rows += [i, i]
+                codes += [neutral, neutral]
+                values += [1.0, 0.0]
+                owners += [identity[i], identity[i]]
+            else:
+                rows.append(i)
+                codes.append(expression[i])
+                values.append(intensity[i])
+                owners.append(identity[i])
+        self.rows, self.codes = np.asarray(rows, np.int64), np.asarray(codes, np.int32)
+        self.values = np.asarray(values, np.float32)
+        _, self.owner = np.unique(np.asarray(owners), return_inverse=True)
+        owner_ids = np.unique(np.asarray(owners))
+        self.anchor = np.array([anchors.get(o, -1) for o in owner_ids], np.int64)
+        self.by_owner = np.argsort(self.owner, kind="stable")
+        self.owner_size = np.bincount(self.owner)
+        self.owner_start = np.concatenate([[0], np.cumsum(self.owner_size)[:-1]])
+        self.batch_size, self.shuffle, self.drop_remainder = batch_size, shuffle, drop_remainder
+        self.anchor_fraction = float(anchor_fraction)
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self):
+        n = len(self.rows) / self.batch_size
+        return max(1, int(n)) if self.drop_remainder else int(np.ceil(n))
+
+    def on_epoch_end(self):
+        n = len(self.rows)
+        targets = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        owner = self.owner[targets]
+        uniform = self.by_owner[self.owner_start[owner] + (self.rng.random(n) * self.owner_size[owner]).astype(np.int64)]
+        anchor = self.anchor[owner]
+        use_anchor = (self.rng.random(n) < self.anchor_fraction) & (anchor >= 0)
+        self.slot_target, self.slot_input = targets, np.where(use_anchor, anchor, uniform)
+
+    def __getitem__(self, index):
+        pick = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        x, t = self.slot_input[pick], self.slot_target[pick]
+        return {
+            "image": self.images[self.rows[x]], "expression": self.codes[x], "intensity": self.values[x],
+            "target": self.images[self.rows[t]], "target_expression": self.codes[t],
+            "target_intensity": self.values[t],
+        }
+
+    def pairs(self):
+        """Targets per epoch, and the share of them that are the neutral face."""
+        return {"targets": int(len(self.rows)), "neutral_face_share": float(np.mean(self.codes == self.neutral))}
+
+
+def paired_dataset(faces, cfg, shuffle=True, anchor_fraction=None):
+    """`PairedIntensityFaces` of a FaceSet with `expression`, `intensity`, `identity` labels."""
+    names = list(faces.class_names)
+    labels = faces.labels
+    intensity = labels["intensity"] if "intensity" in labels else np.ones(len(faces), np.float32)
+    return PairedIntensityFaces(
+        faces.images, labels["expression"], intensity, labels["identity"], names.index("neutral"),
+        batch_size=cfg["batch_size"], seed=cfg["seed"], shuffle=shuffle, drop_remainder=shuffle,
+        anchor_fraction=cfg["anchor_fraction"] if anchor_fraction is None else anchor_fraction,
+    )
 
 
 def identity_split(faces, test_fraction=0.25, seed=0):
@@ -198,8 +402,9 @@ def train_identity_network(identity_net, faces, cfg, runner):
     return {k: v[-1] for k, v in history.items()}
 
 
-def build_recipe(cfg, num_classes, identity_net, variant):
-    """FESGAN + R around a (trained or converted) Light CNN; returns `(recipe, recognizer)`."""
+def build_recipe(cfg, num_classes, identity_net, variant, pixel_weights=None):
+    """FESGAN + R around a (trained or converted) Light CNN; returns `(recipe, recognizer)`.
+    `pixel_weights`: the paired L1's per-pixel weights (`FESRRecipe`), or None."""
     net_cfg = models.network_config(cfg["network"], image_size=cfg["image_size"])
     nets = models.build_fesgan(net_cfg, channels=cfg["channels"], num_classes=num_classes)
     trunk = light_cnn.light_cnn_trunk(identity_net)
@@ -212,14 +417,89 @@ def build_recipe(cfg, num_classes, identity_net, variant):
     recipe = FESRRecipe(
         nets["encoder"], nets["decoder"], nets["image_critic"], nets["latent_critic"], f_id, r_ext, r_cls,
         num_classes=num_classes, variant=variant, stage="pretrain", loss_weights=cfg["loss_weights"],
-        gp_weight=cfg["gp_weight"], critic_steps=cfg["critic_steps"], seed=cfg["seed"],
+        gp_weight=cfg["gp_weight"], critic_steps=cfg["critic_steps"], seed=cfg["seed"], pixel_weights=pixel_weights,
     )
 
     def adam():
         return keras.optimizers.Adam(cfg["learning_rate"], beta_1=cfg["beta_1"], beta_2=cfg["beta_2"])
 
     recipe.compile(g_optimizer=adam(), d_img_optimizer=adam(), d_z_optimizer=adam(), r_optimizer=adam())
+    recipe.run_eagerly = cfg["run_eagerly"]
     return recipe, recognizer
+
+
+def paired_pixel_weights(faces, strength):
+    """The paired L1's pixel weights: GASCA's `expression_weight_map` (mean 1; large on the
+    mouth, eyes and brows) of `faces` at their strongest intensity plus the neutral faces, or
+    None when `strength` is 0."""
+    from fer_zoo.recipes.gasca.train import expression_weight_map
+
+    if not strength:
+        return None
+    intensity = faces.labels.get("intensity", np.ones(len(faces), np.float32)).astype(np.float32)
+    expression = np.asarray(faces.labels["expression"])
+    neutral = list(faces.class_names).index("neutral")
+    keep = np.isclose(intensity, intensity.max()) | (expression == neutral)
+    return expression_weight_map(faces.images[keep], expression[keep], strength)
+
+
+def paired_monitors(recipe, faces, cfg):
+    """Per-epoch monitors of G (`GeneratorMonitor`) for paired runs, `[]` when `monitor_probe`
+    is 0 or `faces` is empty:
+
+    * input dependence: up to `monitor_probe` faces of `faces` (each identity's neutral face
+      first) all asked for happy at intensity 1; targets: the same identities' exact happy
+      faces at the strongest intensity. Logs `output_spread`, `target_spread`, `dead_fraction`
+      (units of g(x) constant over the probe).
+    * intensity dependence: the first probe face asked for happy at 0 and every intensity of
+      the data (synthfer64: 0, 0.2, .., 1); targets: that identity's faces there (0: neutral). Logs `intensity_output_spread`
+      (~0: G ignores v) and `intensity_target_spread`.
+    * expression dependence: the first probe face at the 7 expressions, intensity 1. Logs
+      `expression_output_spread` and `expression_target_spread`.
+    """
+    if not cfg["monitor_probe"] or not len(faces):
+        return []
+    names = list(faces.class_names)
+    neutral, happy = names.index("neutral"), names.index("happy") if "happy" in names else 0
+    labels = faces.labels
+    expression, identity = np.asarray(labels["expression"]), np.asarray(labels["identity"])
+    intensity = np.round(labels.get("intensity", np.ones(len(faces))).astype(np.float64), 3)
+    strongest = float(intensity.max())
+    lookup = {}
+    for i in range(len(faces)):
+        key = (identity[i], neutral, 0.0) if expression[i] == neutral or intensity[i] == 0 else \
+            (identity[i], expression[i], intensity[i])
+        lookup.setdefault(key, i)
+    first_neutral = np.zeros(len(faces), bool)
+    first_neutral[[i for k, i in lookup.items() if k[1] == neutral]] = True
+
+    def row(ident, e, v):
+        return lookup.get((ident, neutral, 0.0) if e == neutral or v == 0 else (ident, e, v), -1)
+
+    rows, targets = probe_with_targets(faces.images, cfg["monitor_probe"], cfg["seed"],
+                                       [row(i, happy, strongest) for i in identity], first_neutral)
+
+    def generate(probe):
+        images, e, v = probe
+        return recipe.generate(images, e, v)
+
+    n = len(rows)
+    monitors = [GeneratorMonitor(generate, (faces.images[rows], np.full(n, happy), np.ones(n, np.float32)),
+                                 targets, name="fesr G",
+                                 activations=lambda probe: recipe.encoder(probe[0], training=False))]
+    first = identity[rows[0]]
+    levels = np.concatenate([[0.0], np.unique(intensity[intensity > 0])])  # 0 = the neutral face
+    real = [row(first, happy, v) for v in levels]
+    monitors.append(GeneratorMonitor(
+        generate, (np.repeat(faces.images[rows[:1]], len(levels), 0), np.full(len(levels), happy),
+                   levels.astype(np.float32)),
+        None if min(real) < 0 else faces.images[real], name="fesr G intensities", prefix="intensity_"))
+    codes = np.arange(len(names))
+    real = [row(first, e, strongest) for e in codes]
+    monitors.append(GeneratorMonitor(
+        generate, (np.repeat(faces.images[rows[:1]], len(codes), 0), codes, np.full(len(codes), strongest, np.float32)),
+        None if min(real) < 0 else faces.images[real], name="fesr G expressions", prefix="expression_"))
+    return monitors
 
 
 def generator_monitor(recipe, faces, cfg):
@@ -304,7 +584,7 @@ def recognition_accuracy(recognizer, faces):
 
 # -- entry points ------------------------------------------------------------------------------------
 def train(data="synthetic", out_dir="runs/fesr", config="small", variant="JL", precision=None,
-          strategy="default", verbose=1, **overrides):
+          strategy="default", verbose=None, **overrides):
     """Train FESR (Algorithm 1) and return a summary dict.
 
     Stages (each resumable via `StageRunner`; finished stages are skipped on restart):
@@ -317,11 +597,12 @@ def train(data="synthetic", out_dir="runs/fesr", config="small", variant="JL", p
             a saved FaceSet `.npz`, or a `FaceSet`.
         out_dir: run folder (stage backups, logs, `recognizer.keras`, `generator.keras`,
             `summary.json`).
-        config: "small" or "paper" (`CONFIGS`).
+        config: "small", "paper" or "synthfer64" (`CONFIGS`; "synthfer64": paired SynthFER
+            generator, G only, to a time budget; docs/fesr.md).
         variant: one of `VARIANTS`: JL, BASELINE, SL, OneSt, JL-IL, JL-RDBP, Real.
         precision: None, "float32" or "mixed" (mixed_bfloat16 on CPU, mixed_float16 on GPU).
         strategy: `fer_zoo.training.get_strategy` name ("default", "mirrored", ...).
-        verbose: `fit` verbosity.
+        verbose: `fit` verbosity (None: the config's `verbose`, else 1).
         **overrides: any `CONFIGS` key (e.g. `pretrain_epochs=2, image_size=16`).
 
     Returns:
@@ -339,7 +620,7 @@ def run(
     variant="JL",
     precision=None,
     strategy="default",
-    verbose=1,
+    verbose=None,
     **overrides,
 ):
     """`train`, also returning the trained `FESRRecipe` (for figures and tests)."""
@@ -351,21 +632,31 @@ def run(
     if unknown:
         raise ValueError(f"FESR train: unknown option(s) {sorted(unknown)}; expected some of {sorted(CONFIGS[config])}.")
     cfg = {**CONFIGS[config], **overrides}
+    # `loss_weights` overrides change the named terms only (`--set loss_weights='{"identity": 0.01}'`).
+    cfg["loss_weights"] = {**CONFIGS[config]["loss_weights"], **(overrides.get("loss_weights") or {})}
+    verbose = cfg.get("verbose", 1) if verbose is None else verbose
     started = time.time()
     # First: "multiworker" / "mirrored-cpu:N" must come before TensorFlow runs any op.
     dist = get_strategy(strategy)
     policy = set_precision(precision)
     keras.utils.set_random_seed(cfg["seed"])
     out_dir = pathlib.Path(out_dir)
-    runner = StageRunner(out_dir, verbose=verbose)
+    # Paired runs log history.csv / done.json only (TensorBoard's per-step writes cost time).
+    runner = StageRunner(out_dir, backup_every=cfg["backup_every"], tensorboard=not cfg["paired"], verbose=verbose)
 
     faces = load_faces(data, cfg)
     train_faces, test_faces = identity_split(faces, cfg["test_identity_fraction"], cfg["seed"])
     num_classes = len(faces.class_names)
     flags = VARIANTS[variant]
-    train_ds = triplet_dataset(train_faces, cfg["batch_size"], seed=cfg["seed"])
-    test_ds = triplet_dataset(test_faces, cfg["batch_size"], shuffle=False, drop_remainder=False)
-    if cfg["steps_per_epoch"]:
+    if cfg["paired"]:
+        if not flags["pretrain"]:
+            raise ValueError(f"FESR train: paired training is the pretrain stage; variant {variant!r} skips it.")
+        train_ds = paired_dataset(train_faces, cfg)
+        test_ds = paired_dataset(test_faces, cfg, shuffle=False, anchor_fraction=1.0)
+    else:
+        train_ds = triplet_dataset(train_faces, cfg["batch_size"], seed=cfg["seed"])
+        test_ds = triplet_dataset(test_faces, cfg["batch_size"], shuffle=False, drop_remainder=False)
+    if cfg["steps_per_epoch"] and not cfg["paired"]:
         train_ds = train_ds.repeat()
     fit_kwargs = {"steps_per_epoch": cfg["steps_per_epoch"]} if cfg["steps_per_epoch"] else {}
     if cfg["validate"]:
@@ -390,23 +681,58 @@ def run(
                 f"fallback: Light CNN-29 structure (widths {tuple(cfg['light_cnn_widths'])}) trained as an "
                 f"identity classifier on the {n_ids} training identities of {faces.name}"
             )
-        recipe, recognizer = build_recipe(cfg, num_classes, identity_net, variant)
+        pixel_weights = paired_pixel_weights(train_faces, cfg["expression_weight"]) if cfg["paired"] else None
+        recipe, recognizer = build_recipe(cfg, num_classes, identity_net, variant, pixel_weights)
         # G's collapse monitor, in the stages that train G (BASELINE trains R alone).
-        monitors = generator_monitor(recipe, test_faces, cfg) if flags["synthetic"] else []
+        if cfg["paired"]:
+            monitors = paired_monitors(recipe, test_faces, cfg)
+        else:
+            monitors = generator_monitor(recipe, test_faces, cfg) if flags["synthetic"] else []
+        pretrain_callbacks = list(monitors)
+        if cfg["paired"] and cfg["monitor_gradients"]:
+            from fer_zoo.recipes.jpem.train import TermGradientMonitor
+
+            k = cfg["monitor_gradients"]
+            pretrain_callbacks.append(TermGradientMonitor(recipe, {key: v[:k].copy() for key, v in train_ds[0].items()}))
+        budget = None
+        if cfg["time_budget_minutes"]:
+            from fer_zoo.recipes.gasca.train import WallClockBudget
+
+            budget = WallClockBudget(started + 60 * cfg["time_budget_minutes"])
+            pretrain_callbacks.append(budget)
+        g_stage = {"seconds": 0.0, "steps_this_call": 0}
         if flags["pretrain"]:
             recipe.set_stage("pretrain")
-            hist = runner.fit("pretrain", recipe, train_ds, cfg["pretrain_epochs"], callbacks=monitors, **fit_kwargs)
+            was_done, g_started = runner.is_done("pretrain"), time.time()
+            hist = runner.fit("pretrain", recipe, train_ds, cfg["pretrain_epochs"], callbacks=pretrain_callbacks,
+                              **fit_kwargs)
             stages["pretrain"] = {k: v[-1] for k, v in hist.items()}
-        recipe.set_stage("joint")
-        hist = runner.fit("joint", recipe, train_ds, cfg["joint_epochs"], callbacks=monitors, **fit_kwargs)
-        stages["joint"] = {k: v[-1] for k, v in hist.items()}
+            if not was_done:
+                epochs = len(next(iter(hist.values()), []))
+                per_epoch = cfg["steps_per_epoch"] or len(train_ds)
+                steps = epochs * per_epoch
+                if budget is not None and budget.stopped_at is not None:
+                    steps = (epochs - 1) * per_epoch + budget.stopped_at + 1
+                g_stage = {"seconds": round(time.time() - g_started, 1), "steps_this_call": int(steps)}
+            g_stage["epochs_run"] = len(next(iter(hist.values()), []))
+        if cfg["joint_epochs"]:
+            recipe.set_stage("joint")
+            hist = runner.fit("joint", recipe, train_ds, cfg["joint_epochs"], callbacks=monitors, **fit_kwargs)
+            stages["joint"] = {k: v[-1] for k, v in hist.items()}
 
-    accuracy = recognition_accuracy(recognizer, test_faces)
+    accuracy = recognition_accuracy(recognizer, test_faces) if cfg["train_recognizer"] else None
     synthesis = synthesis_quality(recipe, test_faces, seed=cfg["seed"]) if flags["synthetic"] else None
-    recognizer_path = out_dir / "recognizer.keras"
+    recognizer_path = out_dir / "recognizer.keras" if cfg["train_recognizer"] else None
     generator_path = out_dir / "generator.keras"
-    recognizer.save(str(write_path(recognizer_path)))
-    recipe.decoder.save(str(write_path(generator_path)))
+    if recognizer_path is not None:
+        recognizer.save(str(write_path(recognizer_path)))
+    if cfg["paired"]:
+        # The whole G: [image, expression one-hot, intensity] -> image.
+        models.build_generator(recipe.encoder, recipe.decoder).save(str(write_path(generator_path)))
+    else:
+        recipe.decoder.save(str(write_path(generator_path)))
+    if g_stage["seconds"]:
+        g_stage["images_per_second"] = round(g_stage["steps_this_call"] * cfg["batch_size"] / g_stage["seconds"], 1)
     summary = {
         "recipe": "fesr",
         "variant": variant,
@@ -417,10 +743,16 @@ def run(
         "train_images": len(train_faces),
         "test_images": len(test_faces),
         "test_identities": sorted(int(i) for i in np.unique(test_faces.labels["identity"])),
+        "train_identities": sorted(int(i) for i in np.unique(train_faces.labels["identity"])),
+        "class_names": list(faces.class_names),
         "accuracy": accuracy,
         "synthesis": synthesis,
         "stages": stages,
-        "recognizer": str(recognizer_path),
+        # This call's G stage (0 when it was already done): wall time incl. monitors and
+        # validation, steps, training images per second.
+        "generator_stage": g_stage,
+        "pairs": train_ds.pairs() if cfg["paired"] else None,
+        "recognizer": None if recognizer_path is None else str(recognizer_path),
         "generator": str(generator_path),
         "seconds": round(time.time() - started, 1),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},

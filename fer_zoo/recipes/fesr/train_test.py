@@ -101,5 +101,5 @@ class TrainTest(TestCase):
             train(random_faces(), self.get_temp_dir(), epochs=3)
         with self.assertRaisesRegex(FileNotFoundError, "no_such.npz"):
             train("no_such.npz", self.get_temp_dir())
-        self.assertEqual(set(CONFIGS), {"small", "paper"})
+        self.assertEqual(set(CONFIGS), {"small", "paper", "synthfer64"})
         self.assertEqual(CONFIGS["paper"]["image_size"], 128)
