@@ -13,6 +13,10 @@
 
 `CONFIGS["paper"]` is the paper's 96 px network; `CONFIGS["small"]` keeps the structure (five
 blocks, 30/50-d codes, two-branch D) with narrow layers so it trains on a CPU.
+`CONFIGS["synthfer64"]` (the SynthFER reenactment generator, docs/relgan.md) keeps G_es -> f(e)
+30-d, G_et -> f(i) 50-d, G_de, but down-/up-samples with stride-2 (transposed) convolutions,
+four stages 64 -> 4 px, no normalisation, He-normal init with a N(0, 0.02) tanh image layer, and a
+bounded (tanh) f(e) with Gaussian noise in training (an information bottleneck on f(e)).
 """
 
 import keras
@@ -47,17 +51,60 @@ NETWORK_CONFIGS = {
         "norm": "instance",
     },
 }
+# Options of the 64 px SynthFER generator; the defaults keep the paper's network.
+_PAPER_OPTIONS = {
+    "downsample": "pool",  # "pool": 3x3 stride-1 conv + 2x2 average pooling (paper); "strided"
+    "blocks": 5,  # down-/up-sampling blocks (the paper's 5)
+    "kernel_init": None,  # None: Keras' default (Glorot uniform); "he": He-normal
+    "output_init_stddev": None,  # N(0, stddev) for G_de's tanh image layer (None: kernel_init)
+    "expression_activation": None,  # None: linear f(e) (paper); "tanh": bounded f(e)
+    "expression_noise": 0.0,  # std of Gaussian noise added to f(e) in training only
+}
+for _config in NETWORK_CONFIGS.values():
+    _config.update(_PAPER_OPTIONS)
+# SynthFER 64 px grey reenactment generator (training config "synthfer64", docs/relgan.md). The
+# collapse of "small" at 32 px: its 5th block instance-normalises a 2x2 map and pools it to 1x1,
+# i.e. every channel of the code's input is (almost) its constant bias. Here: stride-2 4x4
+# convolutions 64 -> 32 -> 16 -> 8 -> 4 px (a 4x4x256 map feeds the code), no normalisation.
+NETWORK_CONFIGS["synthfer64"] = {
+    **NETWORK_CONFIGS["small"],
+    "image_size": 64,
+    "channels": 1,
+    "encoder_filters": (32, 64, 128, 256),
+    "decoder_filters": (128, 64, 32, 16),
+    "discriminator_filters": (16, 32, 64, 128),
+    "discriminator_units": (256, 128, 64),
+    "expression_dim": 30,
+    "identity_dim": 50,
+    "norm": None,
+    "downsample": "strided",
+    "blocks": 4,
+    "kernel_init": "he",
+    "output_init_stddev": 0.02,
+    "expression_activation": "tanh",
+    "expression_noise": 0.2,
+}
 
 NUM_EXPRESSIONS = len(EXPRESSIONS)
 NUM_BLOCKS = 5  # the paper's five down-/up-sampling blocks: image side must divide by 2**5
 
 
-def _check_image_size(image_size):
-    if not isinstance(image_size, int) or image_size < 2**NUM_BLOCKS or image_size % 2**NUM_BLOCKS:
+def _check_image_size(image_size, blocks=NUM_BLOCKS):
+    if not isinstance(image_size, int) or image_size < 2**blocks or image_size % 2**blocks:
         raise ValueError(
-            f"image_size={image_size!r}: REL-GAN's five pooling blocks need a multiple of "
-            f"{2**NUM_BLOCKS} (e.g. 32, 64, 96)."
+            f"image_size={image_size!r}: REL-GAN's {blocks} down-sampling blocks need a multiple of "
+            f"{2**blocks} (e.g. 32, 64, 96)."
         )
+
+
+def _initializer(kernel_init, stddev=None):
+    if stddev is not None:
+        return keras.initializers.RandomNormal(0.0, stddev)
+    if kernel_init in (None, "glorot_uniform"):
+        return "glorot_uniform"
+    if kernel_init == "he":
+        return keras.initializers.HeNormal()
+    raise ValueError(f"kernel_init={kernel_init!r}: expected None or 'he'.")
 
 
 def _check_filters(filters, count, argument):
@@ -75,8 +122,11 @@ def _normalization(norm, name):
     raise ValueError(f"norm={norm!r}: expected 'instance', 'batch' or None.")
 
 
-def _conv_block(x, filters, norm, name, activation):
-    x = keras.layers.Conv2D(filters, 3, strides=1, padding="same", name=f"{name}_conv")(x)
+def _conv_block(x, filters, norm, name, activation, strides=1, transpose=False, kernel_init=None):
+    layer = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+    size = 4 if strides == 2 else 3
+    x = layer(filters, size, strides=strides, padding="same", kernel_initializer=_initializer(kernel_init),
+              name=f"{name}_conv")(x)
     norm_layer = _normalization(norm, f"{name}_norm")
     if norm_layer is not None:
         x = norm_layer(x)
@@ -85,16 +135,31 @@ def _conv_block(x, filters, norm, name, activation):
     return keras.layers.Activation(activation, name=f"{name}_act")(x)
 
 
-def _encoder(image_size, channels, encoder_filters, code_dim, norm, name):
-    _check_image_size(image_size)
-    _check_filters(encoder_filters, NUM_BLOCKS, "encoder_filters")
+def _check_downsample(downsample):
+    if downsample not in ("pool", "strided"):
+        raise ValueError(f"downsample={downsample!r}: expected 'pool' or 'strided'.")
+
+
+def _encoder(image_size, channels, encoder_filters, code_dim, norm, name, downsample="pool", blocks=NUM_BLOCKS,
+             kernel_init=None, activation=None, noise=0.0):
+    _check_downsample(downsample)
+    _check_image_size(image_size, blocks)
+    _check_filters(encoder_filters, blocks, "encoder_filters")
     image = keras.Input((image_size, image_size, channels), name="image")
     x = image
     for i, filters in enumerate(encoder_filters):
-        x = _conv_block(x, filters, norm, f"down{i + 1}", "leaky_relu")
-        x = keras.layers.AveragePooling2D(2, name=f"down{i + 1}_pool")(x)
+        if downsample == "strided":
+            x = _conv_block(x, filters, norm, f"down{i + 1}", "leaky_relu", strides=2, kernel_init=kernel_init)
+        else:
+            x = _conv_block(x, filters, norm, f"down{i + 1}", "leaky_relu", kernel_init=kernel_init)
+            x = keras.layers.AveragePooling2D(2, name=f"down{i + 1}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    code = keras.layers.Dense(code_dim, name="code")(x)
+    code = keras.layers.Dense(code_dim, activation=activation, kernel_initializer=_initializer(kernel_init),
+                              name="code")(x)
+    if noise:
+        # Training only (inactive at inference): limits what f(e) can carry (an information
+        # bottleneck), so the few expression bits win over identity detail.
+        code = keras.layers.GaussianNoise(float(noise), name="code_noise")(code)
     return keras.Model(image, code, name=name)
 
 
@@ -105,6 +170,11 @@ def expression_encoder(
     expression_dim=30,
     norm="instance",
     name="expression_encoder",
+    downsample="pool",
+    blocks=NUM_BLOCKS,
+    kernel_init=None,
+    expression_activation=None,
+    expression_noise=0.0,
     **kwargs,
 ):
     """G_es: face image -> expression code f(e) (`expression_dim`-d, linear).
@@ -116,6 +186,12 @@ def expression_encoder(
         expression_dim: size of f(e) (30 in the paper).
         norm: `"instance"`, `"batch"` or `None`, after every convolution.
         name: model name.
+        downsample: "pool" (3x3 stride-1 conv + 2x2 average pooling, the paper) or "strided"
+            (4x4 stride-2 conv).
+        blocks: number of down-sampling blocks (5 in the paper).
+        kernel_init: None (Keras' default) or "he".
+        expression_activation: None (linear f(e), the paper) or e.g. "tanh".
+        expression_noise: std of Gaussian noise on f(e) in training (0: none).
         **kwargs: ignored (lets one config dict drive every builder).
 
     Example:
@@ -127,7 +203,8 @@ def expression_encoder(
     Reference:
         REL-GAN, "Reenactment-based Expression-Representation Learning", section 4.1.
     """
-    return _encoder(image_size, channels, encoder_filters, expression_dim, norm, name)
+    return _encoder(image_size, channels, encoder_filters, expression_dim, norm, name, downsample, blocks,
+                    kernel_init, expression_activation, expression_noise)
 
 
 def identity_encoder(
@@ -137,10 +214,13 @@ def identity_encoder(
     identity_dim=50,
     norm="instance",
     name="identity_encoder",
+    downsample="pool",
+    blocks=NUM_BLOCKS,
+    kernel_init=None,
     **kwargs,
 ):
-    """G_et: face image -> identity code f(i) (`identity_dim`-d); same body as G_es."""
-    return _encoder(image_size, channels, encoder_filters, identity_dim, norm, name)
+    """G_et: face image -> identity code f(i) (`identity_dim`-d, linear); same body as G_es."""
+    return _encoder(image_size, channels, encoder_filters, identity_dim, norm, name, downsample, blocks, kernel_init)
 
 
 def decoder(
@@ -151,26 +231,49 @@ def decoder(
     identity_dim=50,
     norm="instance",
     name="decoder",
+    downsample="pool",
+    blocks=NUM_BLOCKS,
+    kernel_init=None,
+    output_init_stddev=None,
     **kwargs,
 ):
-    """G_de: `[f(e), f(i)]` -> image in [-1, 1] through FC + five up-sampling blocks."""
-    _check_image_size(image_size)
-    _check_filters(decoder_filters, NUM_BLOCKS, "decoder_filters")
+    """G_de: `[f(e), f(i)]` -> image in [-1, 1] through FC + `blocks` up-sampling blocks
+    (nearest up-sampling + 3x3 conv, the paper; `downsample="strided"`: 4x4 stride-2 transposed
+    convolutions, the FC layer then feeding a `2 * decoder_filters[0]`-channel map)."""
+    _check_downsample(downsample)
+    _check_image_size(image_size, blocks)
+    _check_filters(decoder_filters, blocks, "decoder_filters")
     f_e = keras.Input((expression_dim,), name="expression_code")
     f_i = keras.Input((identity_dim,), name="identity_code")
-    side = image_size // 2**NUM_BLOCKS
+    side = image_size // 2**blocks
+    fc_filters = decoder_filters[0] * (2 if downsample == "strided" else 1)
     x = keras.layers.Concatenate(name="joint_code")([f_e, f_i])
-    x = keras.layers.Dense(side * side * decoder_filters[0], name="fc")(x)
+    x = keras.layers.Dense(side * side * fc_filters, kernel_initializer=_initializer(kernel_init), name="fc")(x)
     x = keras.layers.LeakyReLU(0.2, name="fc_act")(x)
-    x = keras.layers.Reshape((side, side, decoder_filters[0]), name="fc_reshape")(x)
+    x = keras.layers.Reshape((side, side, fc_filters), name="fc_reshape")(x)
     for i, filters in enumerate(decoder_filters):
-        x = keras.layers.UpSampling2D(2, name=f"up{i + 1}_upsample")(x)
-        x = _conv_block(x, filters, norm, f"up{i + 1}", "relu")
+        if downsample == "strided":
+            x = _conv_block(x, filters, norm, f"up{i + 1}", "relu", strides=2, transpose=True, kernel_init=kernel_init)
+        else:
+            x = keras.layers.UpSampling2D(2, name=f"up{i + 1}_upsample")(x)
+            x = _conv_block(x, filters, norm, f"up{i + 1}", "relu", kernel_init=kernel_init)
     # Output kept in float32 so mixed precision never rounds the image the pixel loss compares.
     image = keras.layers.Conv2D(
-        channels, 3, padding="same", activation="tanh", dtype="float32", name="image"
+        channels, 3, padding="same", activation="tanh", dtype="float32",
+        kernel_initializer=_initializer(kernel_init, output_init_stddev), name="image",
     )(x)
     return keras.Model([f_e, f_i], image, name=name)
+
+
+def reenactment_generator(expression_encoder, identity_encoder, decoder, name="relgan_generator"):
+    """The whole G as one functional model with named inputs: `{"target": x_t (gives the
+    identity), "source": x_s (gives the expression)}` -> x̄ = G_de(G_es(x_s), G_et(x_t))
+    (inference: f(e)'s training noise is off). Saved as `generator.keras` (safe_mode loadable)."""
+    shape = tuple(expression_encoder.input.shape[1:])
+    target = keras.Input(shape, name="target")
+    source = keras.Input(shape, name="source")
+    image = decoder([expression_encoder(source), identity_encoder(target)])
+    return keras.Model({"target": target, "source": source}, image, name=name)
 
 
 def discriminator(

@@ -19,6 +19,12 @@ Loss terms, as minimised here (negated log-likelihoods, batch means):
   L_adv is the real/fake part of D_e for x̄: `g_adv_loss = -log(1 - D_e[fake](x̄))` (the
   non-saturating "look real" term; eq. (2) holds it implicitly because classifying x̄ into
   y_s^e also means "not fake", eq. (4) weights it separately).
+* With `pixel_weights` (an `(H, W, C)` map of mean 1, e.g. GASCA's `expression_weight_map`;
+  config "synthfer64") L_pixel is the weighted per-pixel mean `mean(w * |x̄ - x_tg|)`, logged
+  as `g_pixel_weighted_loss` beside the plain `g_pixel_loss`.
+
+Scales: L_pixel terms are per-pixel means in [-1, 1] units; L_adv, L_De, L_Di per-image means
+in nats. `term_gradient_norms` measures how hard each *weighted* term pulls on G.
 """
 
 import keras
@@ -34,6 +40,10 @@ PAPER_LOSS_WEIGHTS = {"adversarial": 0.7, "pixel": 20.0, "expression": 50.0, "id
 D_LOSS_WEIGHTS = {"expression": 1.0, "identity": 1.0, "fake": 1.0}
 
 TRIPLET_KEYS = ("source", "target", "ground_truth", "source_expression", "target_identity")
+# G's weighted terms -> the `grad_*` key `term_gradient_norms` reports for each.
+TERM_GRADIENT_NAMES = {
+    "pixel": "grad_pixel", "adversarial": "grad_adv", "expression": "grad_expression", "identity": "grad_identity",
+}
 
 
 def classification_loss(labels, logits):
@@ -130,6 +140,12 @@ class RELGAN(AdversarialRecipe):
         "identity_dim",
         "norm",
         "mlp_units",
+        "downsample",
+        "blocks",
+        "kernel_init",
+        "output_init_stddev",
+        "expression_activation",
+        "expression_noise",
     )
 
     def __init__(
@@ -141,6 +157,7 @@ class RELGAN(AdversarialRecipe):
         g_steps_per_d_step=1,
         adversarial_warmup_steps=0,
         seed=None,
+        pixel_weights=None,
         **kwargs,
     ):
         network = {k: kwargs.pop(k) for k in self._NETWORK_KEYS if k in kwargs}
@@ -163,6 +180,8 @@ class RELGAN(AdversarialRecipe):
         self.num_expressions = int(num_expressions)
         self.g_steps_per_d_step = int(g_steps_per_d_step)
         self.adversarial_warmup_steps = int(adversarial_warmup_steps)
+        # Per-pixel L1 weights (not part of get_config: pass them again when rebuilding).
+        self.pixel_weights = None if pixel_weights is None else np.asarray(pixel_weights, np.float32)
 
         cfg = self.network_config
         self.expression_encoder = models.expression_encoder(**cfg)
@@ -181,7 +200,7 @@ class RELGAN(AdversarialRecipe):
             "g_pixel_loss",
             "g_expression_loss",
             "g_identity_loss",
-        ):
+        ) + (("g_pixel_weighted_loss",) if self.pixel_weights is not None else ()):
             self.add_tracker(name)
         self.built = True
 
@@ -227,8 +246,8 @@ class RELGAN(AdversarialRecipe):
         )
         return terms
 
-    def generator_losses(self, data, training=False):
-        """Eq. (2)-(4) terms; returns (dict with `g_loss` and its parts, generated images)."""
+    def generator_terms(self, data, training=False):
+        """The unweighted terms of eq. (4) (and the weighted L1 with `pixel_weights`), and x̄."""
         generated = self.reenact(data["source"], data["target"], training=training)
         expression_logits, identity_logits = self.discriminator(generated, training=training)
         terms = {
@@ -237,14 +256,48 @@ class RELGAN(AdversarialRecipe):
             "g_expression_loss": classification_loss(data["source_expression"], expression_logits),
             "g_identity_loss": classification_loss(data["target_identity"], identity_logits),
         }
+        if self.pixel_weights is not None:
+            error = ops.abs(ops.cast(generated, "float32") - ops.cast(data["ground_truth"], "float32"))
+            terms["g_pixel_weighted_loss"] = ops.mean(error * ops.convert_to_tensor(self.pixel_weights))
+        return terms, generated
+
+    def _pixel_term(self, terms):
+        return terms.get("g_pixel_weighted_loss", terms["g_pixel_loss"])
+
+    def generator_losses(self, data, training=False):
+        """Eq. (2)-(4) terms; returns (dict with `g_loss` and its parts, generated images)."""
+        terms, generated = self.generator_terms(data, training=training)
         w = self.loss_weights
         through_d = (
             w["adversarial"] * terms["g_adv_loss"]
             + w["expression"] * terms["g_expression_loss"]
             + w["identity"] * terms["g_identity_loss"]
         )
-        terms["g_loss"] = w["pixel"] * terms["g_pixel_loss"] + self.adversarial_ramp() * through_d
+        terms["g_loss"] = w["pixel"] * self._pixel_term(terms) + self.adversarial_ramp() * through_d
         return terms, generated
+
+    def term_gradient_norms(self, data):
+        """Global norm of each *weighted* G term's gradient on G's variables for one triplet
+        batch (G and D in training mode, nothing updated; the adversarial ramp not applied):
+        which term steers G's update. Keys `TERM_GRADIENT_NAMES` (`grad_pixel` is the weighted
+        L1 when `pixel_weights` is set)."""
+        data = check_triplet_batch(data)
+        variables = self.optimizer_variables_for("g")
+        with tf.GradientTape(persistent=True) as tape:
+            terms, _ = self.generator_terms(data, training=True)
+        sources = {"pixel": self._pixel_term(terms), "adversarial": terms["g_adv_loss"],
+                   "expression": terms["g_expression_loss"], "identity": terms["g_identity_loss"]}
+        norms = {}
+        for name, key in TERM_GRADIENT_NAMES.items():
+            grads = [g for g in tape.gradient(sources[name], variables) if g is not None]
+            norm = float(tf.linalg.global_norm(grads)) if grads else 0.0
+            norms[key] = float(self.loss_weights[name]) * norm
+        del tape
+        return norms
+
+    def generator_model(self):
+        """`models.reenactment_generator` of this G: `{"target", "source"}` -> x̄."""
+        return models.reenactment_generator(self.expression_encoder, self.identity_encoder, self.decoder)
 
     def adversarial_ramp(self):
         """Factor in [0, 1] on the D-based terms of eq. (4) (1 without a warm-up)."""

@@ -29,7 +29,7 @@ from fer_zoo.data import augment as augment_lib
 from fer_zoo.data import pairing, protocols
 from fer_zoo.data.faceset import EXPRESSIONS
 from fer_zoo.recipes.relgan import models
-from fer_zoo.recipes.relgan.recipe import RELGAN, DExpressionMonitor, GeneratorPriority
+from fer_zoo.recipes.relgan.recipe import TRIPLET_KEYS, RELGAN, DExpressionMonitor, GeneratorPriority
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
 from fer_zoo.training.monitors import GeneratorMonitor, probe_rows
@@ -66,6 +66,15 @@ _TRAINING = {
     "synthetic": {"identities": 24, "yaws": (-30, 0, 30), "intensities": (0.6, 1.0)},
     "data_kwargs": {},  # forwarded to fer_zoo.data.load_faceset (e.g. poses for KDEF)
     "keep_yaws": None,  # e.g. (0,): keep only these poses (KDEF frontal)
+    # -- the SynthFER generator harness ("synthfer64"; off elsewhere) --
+    # GASCA's `expression_weight_map` of this strength as per-pixel L1 weights (0: plain L1).
+    "pixel_expression_weight": 0.0,
+    "cache_dir": None,  # render cache of data="synthetic" (`gasca.train.synthetic_data`); None: render
+    # Wall-clock budget of one `train` call in minutes (None: none): the GAN stage stops at the
+    # first batch after it (`gasca.train.WallClockBudget`); the stage then counts as done.
+    "time_budget_minutes": None,
+    "monitor_gradients": 0,  # training triplets for the per-epoch `grad_*` of each G term; 0 = off
+    "save_generator": False,  # write generator.keras ({target, source} -> image), expression_encoder.keras
 }
 
 CONFIGS = {
@@ -86,6 +95,47 @@ CONFIGS = {
         "switch_after_fraction": None,
         "synthetic": {"identities": 100, "yaws": (-45, -30, -15, 0, 15, 30, 45), "intensities": (0.5, 0.75, 1.0)},
     },
+}
+# SynthFER reenactment generator at 64 px grey (preset to be `relgan-generator-synthfer`; gate:
+# `python -m fer_zoo.recipes.relgan.synthfer_gate`). [target (identity), source (expression)] ->
+# the target identity with the source's expression, trained against SynthFER's exact render of
+# it; GAN stage only, to a time budget, sized for one <= 40 min run on 2 CPU cores. The probes
+# behind the numbers: docs/relgan.md ("SynthFER 64 px generator").
+CONFIGS["synthfer64"] = {
+    **models.NETWORK_CONFIGS["synthfer64"],
+    **_TRAINING,
+    "batch_size": 32,
+    "gan_epochs": 400,  # a maximum: the budget ends the stage
+    "mlp_epochs": 0,  # no MLP stage: the generator (and G_es for the probe) are the product
+    "learning_rate": 5e-4,
+    "d_learning_rate": 5e-4,
+    "augment": False,  # exact renders: the target and its ground truth stay aligned
+    # 210 identities of SynthFER seed 0, frontal, even light, 7 expressions at intensity 1,
+    # rendered once and cached; 10 identities held out (monitors, reenactment metrics).
+    "synthetic": {"identities": 210, "yaws": (0,), "intensities": (1.0,)},
+    "cache_dir": "/tmp/fer_cache/relgan",
+    "test_fraction": 0.05,
+    # Sources always from another identity than the target (`pairing.relgan_triplets`);
+    # 4 pairings of every source (5,600 triplets, 175 steps per epoch).
+    "triplet_seeds": 4,
+    "pixel_expression_weight": 4.0,
+    # Scales: L_pixel (expression-weighted, mean 1 map) a per-pixel mean in [-1, 1] units; L_adv,
+    # L_De, L_Di per-image means in nats. The weighted L1 makes the face (JPEM / FESR); the
+    # D-based terms at 1e-4. Unweighted gradient norms on G's weights (32 fixed training
+    # triplets; docs/relgan.md, probe 1): at init L1 0.31, L_adv 0.006, L_De 0.015, L_Di 0.008;
+    # after 197 G steps (100 D-only first) L1 0.36 vs L_adv 11.3, L_De 13.3, L_Di 17.0: ~1000x up
+    # as D sharpens, so at 1e-3 they already pulled 3-5 % of the L1 each and rising. At 1e-4:
+    # ~0.3-0.5 % each then. Watch grad_* in the GAN stage's history.csv.
+    "loss_weights": {"pixel": 1.0, "adversarial": 1e-4, "expression": 1e-4, "identity": 1e-4},
+    "d_warmup_steps": 100,  # D alone first, so D_e/D_i read real faces before G's small terms use them
+    "switch_after_fraction": None,  # 1 G update per D update throughout (no re-trace mid-run)
+    "monitor_every": 500,
+    "monitor_probe": 16,
+    "monitor_gradients": 16,
+    "time_budget_minutes": 38,
+    "backup_every": 200,
+    "save_generator": True,
+    "verbose": 2,
 }
 
 
@@ -110,7 +160,9 @@ def load_faceset(data, cfg):
     from fer_zoo.data.pipeline import load_faceset as pipeline_load
 
     size, channels = cfg["image_size"], cfg["channels"]
-    if isinstance(data, str) and data == "synthetic":
+    if isinstance(data, str) and data == "synthetic" and cfg.get("cache_dir"):
+        data = cached_synthetic(cfg)
+    elif isinstance(data, str) and data == "synthetic":
         from fer_zoo.data.synthfer import SynthFER
 
         opts = dict(cfg["synthetic"])
@@ -127,6 +179,31 @@ def load_faceset(data, cfg):
             raise ValueError(f"keep_yaws={cfg['keep_yaws']}: no image of {faceset.name!r} has those yaws.")
         faceset = faceset.subset(keep)
     return faceset
+
+
+def cached_synthetic(cfg):
+    """The config's SynthFER grid (`synthetic`: identities x 7 expressions x intensities x yaws,
+    even light) rendered once at max(48, image_size) px and cached under `cache_dir` by
+    `fer_zoo.recipes.gasca.train.synthetic_data` (a subfolder per size, yaws and intensities)."""
+    from fer_zoo.recipes.gasca.train import synthetic_data
+
+    opts = dict(cfg["synthetic"])
+    identities = opts["identities"]
+    if not isinstance(identities, int):
+        raise ValueError("cache_dir needs synthetic.identities as a count (identities 0..N-1).")
+    size = max(48, cfg["image_size"])
+    yaws = tuple(opts.get("yaws", (0,)))
+    intensities = tuple(opts.get("intensities", (1.0,)))
+    tag = "-".join(str(int(round(100 * v))) for v in intensities)
+    yaw_tag = "-".join(str(int(round(v))) for v in yaws)
+    folder = pathlib.Path(cfg["cache_dir"]) / f"{size}px_c{cfg['channels']}_yaw{yaw_tag}_int{tag}"
+    faces, _ = synthetic_data({
+        "synthetic": {"identities": identities, "expressions": tuple(range(len(EXPRESSIONS))), "yaws": yaws,
+                      "intensities": intensities, "cache_dir": str(folder)},
+        "model": {"image_size": (size, size), "channels": cfg["channels"]},
+        "seed": cfg["seed"], "light_copies": 0,
+    })
+    return faces
 
 
 def split_by_identity(faceset, cfg):
@@ -261,12 +338,41 @@ def generator_monitor(recipe, faceset, fallback, cfg):
     try:
         triplets = build_triplets(faceset, seeds=(cfg["seed"],))
     except ValueError:
-        triplets = build_triplets(fallback, seeds=(cfg["seed"],))
+        faceset = fallback
+        triplets = build_triplets(faceset, seeds=(cfg["seed"],))
     rows = probe_rows(len(triplets["source"]), size, cfg["seed"])
     probe = {"source": triplets["source"][rows], "target": triplets["target"][rows]}
-    return [GeneratorMonitor(lambda p: recipe.reenact(p["source"], p["target"]), probe, triplets["ground_truth"][rows],
-                             activations=lambda p: recipe.expression_encoder(p["source"], training=False),
-                             name="relgan G")]
+
+    def generate(p):
+        return recipe.reenact(p["source"], p["target"])
+
+    monitors = [GeneratorMonitor(generate, probe, triplets["ground_truth"][rows],
+                                 activations=lambda p: recipe.expression_encoder(p["source"], training=False),
+                                 name="relgan G")]
+    if cfg.get("save_generator"):
+        # One source across the probe's targets (`target_output_spread`: ~0 = G ignores the
+        # target), one target across the probe's sources (`source_output_spread`: ~0 = G ignores
+        # the source), each beside the spread of the exact faces (`*_target_spread`) when the
+        # face set has them (frontal: the target's identity with the source's expression).
+        n = len(rows)
+        faces = faceset  # the face set the probe's triplets come from
+        lookup = {}
+        for i, key in enumerate(zip(np.asarray(faces.labels["identity"]).tolist(),
+                                    np.asarray(faces.labels["expression"]).tolist())):
+            lookup.setdefault(key, i)
+
+        def truths(identities, expressions):
+            found = [lookup.get((a, e), -1) for a, e in zip(identities, expressions)]
+            return None if min(found) < 0 else faces.images[found]
+
+        t_ids, s_expr = triplets["ground_truth_identity"][rows], triplets["source_expression"][rows]
+        monitors.append(GeneratorMonitor(
+            generate, {"source": np.repeat(probe["source"][:1], n, 0), "target": probe["target"]},
+            truths(t_ids.tolist(), [int(s_expr[0])] * n), name="relgan G across targets", prefix="target_"))
+        monitors.append(GeneratorMonitor(
+            generate, {"source": probe["source"], "target": np.repeat(probe["target"][:1], n, 0)},
+            truths([t_ids[0]] * n, s_expr.tolist()), name="relgan G across sources", prefix="source_"))
+    return monitors
 
 
 def predict_reenactment(recipe, source, target, batch_size=64):
@@ -353,6 +459,13 @@ def run(
     )
     steps_per_epoch = int(gan_ds.cardinality().numpy())
     network = {k: cfg[k] for k in models.NETWORK_CONFIGS["paper"]}
+    pixel_weights = None
+    if cfg["pixel_expression_weight"]:
+        from fer_zoo.recipes.gasca.train import expression_weight_map
+
+        pixel_weights = expression_weight_map(
+            train_fs.images, np.asarray(train_fs.labels["expression"]), cfg["pixel_expression_weight"]
+        )
 
     with dist.scope():
         recipe = RELGAN(
@@ -362,6 +475,7 @@ def run(
             d_loss_weights=cfg["d_loss_weights"],
             adversarial_warmup_steps=cfg["adversarial_warmup_steps"],
             seed=cfg["seed"],
+            pixel_weights=pixel_weights,
             **network,
         )
         recipe.compile(
@@ -389,29 +503,52 @@ def run(
     )
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], verbose=cfg["verbose"])
     callbacks = [schedule, monitor, *generator_monitor(recipe, test_fs, train_fs, cfg)]
+    if cfg["monitor_gradients"]:
+        from fer_zoo.recipes.jpem.train import TermGradientMonitor
+
+        fixed = build_triplets(train_fs, seeds=(cfg["seed"] + 1000,))
+        rows = probe_rows(len(fixed["source"]), cfg["monitor_gradients"], cfg["seed"])
+        callbacks.append(TermGradientMonitor(recipe, {k: fixed[k][rows] for k in TRIPLET_KEYS}))
+    budget = None
+    if cfg["time_budget_minutes"]:
+        from fer_zoo.recipes.gasca.train import WallClockBudget
+
+        budget = WallClockBudget(start + 60 * cfg["time_budget_minutes"])
+        callbacks.append(budget)
+    was_done, gan_started = runner.is_done("gan"), time.time()
     stages = {"gan": runner.fit("gan", recipe, gan_ds, cfg["gan_epochs"], callbacks=callbacks)}
+    gan_stage = {"seconds": 0.0, "steps_this_call": 0, "epochs_run": len(next(iter(stages["gan"].values()), []))}
+    if not was_done:
+        steps = gan_stage["epochs_run"] * steps_per_epoch
+        if budget is not None and budget.stopped_at is not None:
+            steps = (gan_stage["epochs_run"] - 1) * steps_per_epoch + budget.stopped_at + 1
+        seconds = time.time() - gan_started
+        gan_stage.update(seconds=round(seconds, 1), steps_this_call=int(steps),
+                         images_per_second=round(steps * batch / max(seconds, 1e-6), 1))
     # Final D_e state (also right after a resume, where the stage itself is skipped).
     monitor.set_model(recipe)
     d_expression_final = monitor.measure()
 
-    cls_ds = classification_dataset(train_fs, batch, augment=cfg["augment"], seed=cfg["seed"])
-    with dist.scope():
-        classifier = models.relgan_classifier(
-            encoder=recipe.expression_encoder,
-            num_classes=num_classes,
-            mlp_units=cfg["mlp_units"],
-            dropout=cfg["dropout"],
-        )
-        classifier.compile(
-            keras.optimizers.Adam(cfg["mlp_learning_rate"]),
-            "sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            run_eagerly=cfg["run_eagerly"],
-        )
-    stages["mlp"] = runner.fit("mlp", classifier, cls_ds, cfg["mlp_epochs"])
+    classifier = None
+    if cfg["mlp_epochs"]:
+        cls_ds = classification_dataset(train_fs, batch, augment=cfg["augment"], seed=cfg["seed"])
+        with dist.scope():
+            classifier = models.relgan_classifier(
+                encoder=recipe.expression_encoder,
+                num_classes=num_classes,
+                mlp_units=cfg["mlp_units"],
+                dropout=cfg["dropout"],
+            )
+            classifier.compile(
+                keras.optimizers.Adam(cfg["mlp_learning_rate"]),
+                "sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                run_eagerly=cfg["run_eagerly"],
+            )
+        stages["mlp"] = runner.fit("mlp", classifier, cls_ds, cfg["mlp_epochs"])
 
     metrics = {
-        "relgan_test_accuracy": _accuracy(classifier, test_fs, batch),
+        "relgan_test_accuracy": None if classifier is None else _accuracy(classifier, test_fs, batch),
         "train_identities": int(num_identities),
         "test_identities": int(len(np.unique(test_fs.labels["identity"]))),
         "test_images": int(len(test_fs)),
@@ -435,14 +572,19 @@ def run(
     if len(np.unique(test_fs.labels["identity"])) >= 2:
         metrics.update(reenactment_metrics(recipe, build_triplets(test_fs, seeds=(cfg["seed"],)), batch))
 
-    paths = {
-        "classifier": str(out_dir / "relgan_classifier.keras"),
-        "classifier_weights": str(out_dir / "relgan_classifier.weights.h5"),
-        "generator_weights": str(out_dir / "relgan_gan.weights.h5"),
-    }
-    classifier.save(str(write_path(paths["classifier"])))
-    classifier.save_weights(str(write_path(paths["classifier_weights"])))
+    paths = {"generator_weights": str(out_dir / "relgan_gan.weights.h5")}
+    if classifier is not None:
+        paths["classifier"] = str(out_dir / "relgan_classifier.keras")
+        paths["classifier_weights"] = str(out_dir / "relgan_classifier.weights.h5")
+        classifier.save(str(write_path(paths["classifier"])))
+        classifier.save_weights(str(write_path(paths["classifier_weights"])))
     recipe.save_weights(str(write_path(paths["generator_weights"])))
+    if cfg["save_generator"]:
+        # {"target": x_t, "source": x_s} -> x̄, and G_es alone (f(e), for the gate's probe).
+        paths["generator"] = str(out_dir / "generator.keras")
+        paths["expression_encoder"] = str(out_dir / "expression_encoder.keras")
+        recipe.generator_model().save(str(write_path(paths["generator"])))
+        recipe.expression_encoder.save(str(write_path(paths["expression_encoder"])))
     summary = {
         "recipe": "relgan",
         "data": data if isinstance(data, str) else faceset.name,
@@ -452,6 +594,9 @@ def run(
         "stages": stages,
         "metrics": metrics,
         "paths": paths,
+        "gan_stage": gan_stage,
+        "train_identities": sorted(int(i) for i in np.unique(train_fs.labels["identity"])),
+        "test_identities": sorted(int(i) for i in np.unique(test_fs.labels["identity"])),
         "g_steps_switched_at": schedule.switched_at,
         "d_warmup_ended_at": schedule.warmup_ended_at,
         "d_expression_monitor": monitor.history,
