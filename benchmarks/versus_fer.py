@@ -19,6 +19,14 @@ python -m benchmarks.versus_fer --preset fer-general --kdef-root /tmp/data/KDEF 
 ```
 
 Writes `OUT/versus_fer.json` and `OUT/versus_fer.md` (accuracy, per class, faces found, ms per image).
+
+Speed: the "ms / image" columns time each pipeline in its own pass over the images, so a load that
+changes during the run can favour either. `--speed-photos N` (with `--kdef-root`) also times both
+on the same N HL/S/HR photos called alternately, twice over (`--speed-only`: just that):
+
+```bash
+python -m benchmarks.versus_fer --kdef-root /tmp/data/KDEF --speed-only --speed-photos 90 --out /tmp/speed
+```
 """
 
 import argparse
@@ -116,6 +124,36 @@ def run_fer(photos, whole_crop=False):
     return np.array(predicted), np.array(found), np.array(seconds)
 
 
+def interleaved_speed(preset, photos, rounds=2, weights="default"):
+    """Per-photo ms of both whole pipelines on the same photos, the two called alternately on
+    each photo (which one first alternates too), so a machine load that changes during the run
+    affects both alike. Returns `{pipeline: {"median_ms", "mean_ms"}, "ratio_median": zoo / fer}`."""
+    import cv2
+    from fer.fer import FER
+
+    import fer_zoo
+
+    recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights))
+    detector = FER(mtcnn=False)
+    bgr = [cv2.cvtColor(p, cv2.COLOR_RGB2BGR) for p in photos]
+    recognizer.predict(photos[0])
+    detector.detect_emotions(bgr[0])
+    calls = {"fer_zoo": lambda i: recognizer.predict(photos[i]), "fer": lambda i: detector.detect_emotions(bgr[i])}
+    times = {name: [] for name in calls}
+    for round_ in range(rounds):
+        for i in range(len(photos)):
+            order = ("fer_zoo", "fer") if (i + round_) % 2 == 0 else ("fer", "fer_zoo")
+            for name in order:
+                started = time.perf_counter()
+                calls[name](i)
+                times[name].append(time.perf_counter() - started)
+    result = {name: {"median_ms": 1e3 * float(np.median(t)), "mean_ms": 1e3 * float(np.mean(t))}
+              for name, t in times.items()}
+    result["ratio_median"] = result["fer_zoo"]["median_ms"] / result["fer"]["median_ms"]
+    result["photos"], result["rounds"] = len(photos), rounds
+    return result
+
+
 def score(name, predicted, labels, found, seconds):
     correct = predicted == labels
     return {
@@ -142,9 +180,24 @@ def main(argv=None):
     parser.add_argument("--identities", type=int, nargs="*", default=list(HELDOUT_IDENTITIES))
     parser.add_argument("--fer2013", default=None, help="FER2013 class-folder root (publictest/)")
     parser.add_argument("--fer2013-limit", type=int, default=None)
+    parser.add_argument("--speed-photos", type=int, default=0,
+                        help="also time both pipelines alternately on this many HL/S/HR photos of --kdef-root "
+                             "(load-robust speed comparison)")
+    parser.add_argument("--speed-only", action="store_true", help="only the --speed-photos comparison")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.speed_only and not args.speed_photos:
+        args.speed_photos = 60
     sets = []
+    speed = None
+    if args.speed_photos:
+        if not args.kdef_root:
+            raise SystemExit("--speed-photos needs --kdef-root.")
+        photos, _labels, _paths, poses = kdef_pose_images(args.kdef_root, args.identities, poses=("HL", "S", "HR"))
+        pick = np.random.default_rng(0).permutation(len(photos))[:args.speed_photos]
+        speed = interleaved_speed(args.preset, [photos[i] for i in pick], weights=args.weights)
+        print(f"speed, {len(pick)} HL/S/HR photos, alternating: fer_zoo {speed['fer_zoo']['median_ms']:.1f} ms, "
+              f"fer {speed['fer']['median_ms']:.1f} ms (median per photo; ratio {speed['ratio_median']:.2f})", flush=True)
     if args.kdef_faceset:
         sets.append(("KDEF held-out ids, HL/S/HR photos (FaceSet)", *kdef_images(args.kdef_faceset, args.identities, None), False))
     if args.kdef_root:
@@ -152,7 +205,9 @@ def main(argv=None):
         sets.append(("KDEF held-out ids, all poses", photos, labels, paths, False))
     if args.fer2013:
         sets.append(("FER2013 PublicTest crops", *fer2013_images(args.fer2013, args.fer2013_limit), True))
-    if not sets:
+    if args.speed_only:
+        sets = []
+    elif not sets:
         raise SystemExit("Give --kdef-faceset, --kdef-root and/or --fer2013.")
     rows = []
     for name, photos, labels, _paths, crops in sets:
@@ -176,7 +231,8 @@ def main(argv=None):
         print(markdown(rows), flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "versus_fer.json").write_text(json.dumps({"machine": machine_info(), "args": vars(args), "results": rows}, indent=2))
+    (out / "versus_fer.json").write_text(json.dumps(
+        {"machine": machine_info(), "args": vars(args), "results": rows, "interleaved_speed": speed}, indent=2))
     (out / "versus_fer.md").write_text(markdown(rows) + "\n")
     print(markdown(rows))
 

@@ -683,7 +683,10 @@ def _eye_transform(eyes, eye_y, eye_distance):
     )
 
 
-EYE_SEARCH_FACE_PX = 160.0
+# The eye search runs on the face box shrunk to this width. 120 px against 160: half the time
+# (1.5 vs 3.1 ms per face), eye centres within ~1 % of the box width of 160's, and the same
+# fer-general accuracy on the 502 held-out KDEF HL/S/HR photos (90.0 %; benchmarks.versus_fer).
+EYE_SEARCH_FACE_PX = 120.0
 EYE_SCALE_FACTOR = 1.1
 
 
