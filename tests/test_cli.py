@@ -219,6 +219,21 @@ def test_demo_summary_is_short_and_failures_exit_1(monkeypatch, tmp_path, capsys
     assert cli.main(["demo", "--recipes", "nope"]) == 2
 
 
+def test_demo_runs_the_shipped_presets_by_default_and_trains_only_when_asked(monkeypatch, tmp_path, capsys):
+    import fer_zoo.recipes
+
+    calls = []
+    monkeypatch.setattr(fer_zoo.recipes, "get_demo",
+                        lambda name: lambda out_dir, smoke=False: calls.append(name) or {})
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 0
+    shipped = [n for n in fer_zoo.recipes.DEMOS if n not in fer_zoo.recipes.TRAINING_DEMOS]
+    assert calls == shipped and "jpem-generator" in shipped
+    assert "--train" in capsys.readouterr().out
+    calls.clear()
+    assert cli.main(["demo", "--train", "--out", str(tmp_path)]) == 0
+    assert calls == list(fer_zoo.recipes.DEMOS)
+
+
 def test_data_preview_forwards(monkeypatch, tmp_path, capsys):
     calls = []
     fake = types.ModuleType("fer_zoo.data.preview")

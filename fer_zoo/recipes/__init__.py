@@ -12,15 +12,19 @@ RECIPES = {
     "relgan": ("fer_zoo.recipes.relgan.train", "train", {}),
 }
 DEMOS = {
-    # The shipped default classifier and the shipped GASCA2 normaliser on unseen faces (seconds,
-    # no training), then each recipe trained briefly from scratch.
+    # Shipped trained presets on faces they never saw (seconds each, no training): the default
+    # classifier, the GASCA2 normaliser, the JPEM generator.
     "recognizer": "fer_zoo.recipes.general.demo",
     "normalizer": "fer_zoo.recipes.gasca.normalizer_demo",
+    "jpem-generator": "fer_zoo.recipes.jpem.generator_demo",
+    # Each recipe trained briefly from scratch (`fer-zoo demo --train`, about a minute each).
     "gasca": "fer_zoo.recipes.gasca.train",
     "jpem": "fer_zoo.recipes.jpem.train",
     "fesr": "fer_zoo.recipes.fesr.train",
     "relgan": "fer_zoo.recipes.relgan.train",
 }
+# The demos that train from scratch (run by `fer-zoo demo` only with `--train` or `--recipes`).
+TRAINING_DEMOS = ("gasca", "jpem", "fesr", "relgan")
 
 
 def get_trainer(name):

@@ -17,10 +17,13 @@ class JPEMPresetsTest(TestCase):
             meta = preset["metadata"]
             for key in ("task", "input_size", "channels", "input_range", "licence", "card", "class_names"):
                 self.assertIn(key, meta, f"{name} metadata misses {key}")
-            self.assertIn("non-commercial", meta["licence"])
+            # KDEF-derived weights carry KDEF's terms; SynthFER-trained ones say no licence applies.
+            self.assertTrue("non-commercial" in meta["licence"] or "no data licence" in meta["licence"], name)
             self.assertTrue((ZOO / "cards" / meta["card"]).exists(), f"{name}: card missing")
             path = ZOO / "weights" / preset["weights"]
-            self.assertLess(path.stat().st_size, 5 * 2**20)
+            # Weights ship inside the wheel: the 64 px generator (3.2 M float32 weights) is the
+            # largest at 12.3 MiB; keep every file under 16 MiB.
+            self.assertLess(path.stat().st_size, 16 * 2**20)
             self.assertEqual(hashlib.sha256(path.read_bytes()).hexdigest(), preset["sha256"], name)
 
     def test_classifier_loads_trained_weights(self):
