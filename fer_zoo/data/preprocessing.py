@@ -44,6 +44,7 @@ FALLBACK_STAGES = ("foreground", "centre")
 # finds a face, the cascade's pyramid step and its neighbour threshold.
 PROFILE_ROLLS = (0.0, -15.0, 15.0)
 PROFILE_SCALE_FACTOR = 1.08
+PROFILE_BESIDE_SCALE_FACTOR = 1.15  # the strips beside one frontal face (`_profiles_beside`)
 PROFILE_MIN_NEIGHBORS = 2
 
 # Rec. 709 / sRGB luminance coefficients.
@@ -548,7 +549,7 @@ class FacePreprocessor:
         height, width = rgb.shape[:2]
         regions, scale_factor = [None], self.fallback_scale_factor
         if len(found) == 1:
-            scale_factor = PROFILE_SCALE_FACTOR
+            scale_factor = PROFILE_BESIDE_SCALE_FACTOR
             x, y, w, h = found[0].box
             reach_x, reach_y = 0.25 * w, 0.25 * h
             regions = [
