@@ -271,3 +271,21 @@ def test_a_portrait_filled_by_its_face_runs_no_profile_pass(monkeypatch):
     results = FacePreprocessor(size=48, channels=1).process(photo)
     assert [r.method for r in results] == ["frontal"]
     assert "haarcascade_profileface.xml" not in calls, calls
+
+
+def test_turned_profile_passes_are_skipped_when_no_upright_window_fires(monkeypatch):
+    # A photo where not one raw window of the upright profile cascade fires holds nothing
+    # face-like to turn: the four turned passes (most of a face-free photo's cost) are skipped.
+    turned = []
+    original = preprocessing._DetectionImage.detect_rolled
+
+    def counting(self, cascade_name, angle, **kwargs):
+        turned.append(angle)
+        return original(self, cascade_name, angle, **kwargs)
+
+    monkeypatch.setattr(preprocessing._DetectionImage, "detect_rolled", counting)
+    ramp = np.tile(np.linspace(40, 220, 320, dtype=np.uint8)[None, :, None], (240, 1, 3))
+    pre = FacePreprocessor(size=32)
+    assert pre.process(ramp) == [] and turned == []
+    # A tilted profile still reaches the turned passes (some upright windows fire on it).
+    assert pre.first(_profile_photo(1, 90, roll=15.0)).found and turned
