@@ -545,7 +545,7 @@ def cmd_demo(args):
               "baseline; their generated faces are not yet usable (docs/synthesis.md)")
     else:
         print("shipped presets only; `fer-zoo demo --train` also trains each recipe briefly from scratch. "
-              "FESR and REL-GAN have no working shipped generator yet (docs/synthesis.md)")
+              "REL-GAN has no working shipped generator yet (docs/synthesis.md)")
     if failed:
         raise CommandError(f"demo failed for: {', '.join(failed)}")
     return 0
