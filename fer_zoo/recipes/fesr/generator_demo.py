@@ -33,9 +33,14 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
         dict of metrics, the figure path and the demo's `headline`.
     """
     from fer_zoo.data.faceset import EXPRESSIONS
-    from fer_zoo.recipes.fesr.synthfer_gate import example_figure, heldout_set, mean_faces, requested_expressions
+    from fer_zoo.recipes.fesr.synthfer_gate import (
+        example_figure,
+        heldout_set,
+        mean_faces,
+        requested_expressions,
+    )
     from fer_zoo.recipes.gasca.synthfer_gate import ssim
-    from fer_zoo.zoo.recognizer import Recognizer
+    from fer_zoo.recipes.shipped_demo import read_rate
     from fer_zoo.zoo.synthesizer import Synthesizer
 
     started = time.time()
@@ -57,11 +62,8 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
     full_ssim = {name: float(values[full].mean()) for name, values in scores.items()}
     # Expression read by the shipped photo classifier (never trained on SynthFER) at full
     # intensity, on G's faces and on the exact renders: the same reader for both.
-    reader = Recognizer(detector="cropped")
     wanted = [r for r, f in zip(requested, full) if f]
-    read = {name: float(np.mean([r.faces[0].label == want for r, want in zip(
-        reader.predict(list(_to_uint8(images[full]))), wanted)]))
-        for name, images in (("generated", outputs), ("exact", targets))}
+    read = {name: read_rate(images[full], wanted) for name, images in (("generated", outputs), ("exact", targets))}
     spread = float(np.asarray(outputs).std(axis=0).mean())
     figure = example_figure(out_dir / "intensity_faces.png", inputs, outputs, targets, labels,
                             identities=tuple(range(min(2, identities))))
@@ -86,6 +88,3 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
                              "faces (no training)", "lines": lines, "figures": [str(figure)]},
     }
 
-
-def _to_uint8(images):
-    return ((np.asarray(images, np.float32) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)

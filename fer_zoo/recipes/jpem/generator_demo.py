@@ -36,7 +36,7 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
     from fer_zoo.data.faceset import EXPRESSIONS
     from fer_zoo.recipes.gasca.synthfer_gate import ssim
     from fer_zoo.recipes.jpem.synthfer_gate import example_figure, heldout_set, mean_faces
-    from fer_zoo.zoo.recognizer import Recognizer
+    from fer_zoo.recipes.shipped_demo import read_rate
     from fer_zoo.zoo.synthesizer import Synthesizer
 
     started = time.time()
@@ -57,10 +57,7 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
     beats_mean_face = float((scores["generated"] > scores["mean_face"]).mean())
     # Expression read by the shipped photo classifier (never trained on SynthFER) on G's faces
     # and on the exact renders: the same reader for both, so the gap is G's.
-    reader = Recognizer(detector="cropped")
-    read = {name: float(np.mean([face.label == want for face, want in zip(
-        (r.faces[0] for r in reader.predict(list(_to_uint8(images)))), requested)]))
-        for name, images in (("generated", outputs), ("exact", targets))}
+    read = {name: read_rate(images, requested) for name, images in (("generated", outputs), ("exact", targets))}
     spread = float(np.asarray(outputs).std(axis=0).mean())
     figure = example_figure(out_dir / "expression_pose_faces.png", inputs, outputs, targets, labels,
                             identities=tuple(range(min(2, identities))))
@@ -84,6 +81,3 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
                              "(no training)", "lines": lines, "figures": [str(figure)]},
     }
 
-
-def _to_uint8(images):
-    return ((np.asarray(images, np.float32) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
