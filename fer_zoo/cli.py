@@ -544,8 +544,7 @@ def cmd_demo(args):
         print("the recipe blocks are runs of under a minute from scratch: compare each number with its "
               "baseline; their generated faces are not yet usable (docs/synthesis.md)")
     else:
-        print("shipped presets only; `fer-zoo demo --train` also trains each recipe briefly from scratch. "
-              "REL-GAN has no working shipped generator yet (docs/synthesis.md)")
+        print("shipped presets only; `fer-zoo demo --train` also trains each recipe briefly from scratch")
     if failed:
         raise CommandError(f"demo failed for: {', '.join(failed)}")
     return 0

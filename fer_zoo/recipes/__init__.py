@@ -13,11 +13,12 @@ RECIPES = {
 }
 DEMOS = {
     # Shipped trained presets on faces they never saw (seconds each, no training): the default
-    # classifier, the GASCA2 normaliser, the JPEM and FESR generators.
+    # classifier, the GASCA2 normaliser, the JPEM, FESR and REL-GAN generators.
     "recognizer": "fer_zoo.recipes.general.demo",
     "normalizer": "fer_zoo.recipes.gasca.normalizer_demo",
     "jpem-generator": "fer_zoo.recipes.jpem.generator_demo",
     "fesr-generator": "fer_zoo.recipes.fesr.generator_demo",
+    "relgan-generator": "fer_zoo.recipes.relgan.generator_demo",
     # Each recipe trained briefly from scratch (`fer-zoo demo --train`, about a minute each).
     "gasca": "fer_zoo.recipes.gasca.train",
     "jpem": "fer_zoo.recipes.jpem.train",

@@ -344,7 +344,15 @@ def _compiled_forward(model):
     if forward is None:
         import tensorflow as tf
 
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        names = [t.name.split(":")[0] for t in model.inputs] if isinstance(model.input, dict) else None
+
+        def call(x):
+            # A model built with named (dict) inputs takes its inputs by name, in `model.inputs` order.
+            if names is not None and isinstance(x, list | tuple):
+                x = dict(zip(names, x))
+            return model(x, training=False)
+
+        forward = tf.function(call, reduce_retracing=True)
         _FORWARD_CACHE[model] = forward
     return forward
 
