@@ -14,13 +14,16 @@ import numpy as np
 
 def gate_parser(description, model_option, model_help):
     """An `ArgumentParser` with the options every gate takes: `model_option` (required: the
-    weights or model file to gate), `--judge`, `--out`, `--heldout-seed`, `--identities`."""
+    weights or model file to gate), `--judge`, `--out`, `--heldout-seed`, `--identities`,
+    `--train-identities` (the identities averaged for the mean-face baseline)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(model_option, required=True, help=model_help)
     parser.add_argument("--judge", required=True, help="folder (or .keras file) of fer_zoo.evaluation.judge")
     parser.add_argument("--out", required=True)
     parser.add_argument("--heldout-seed", type=int, default=1, help="SynthFER seed of the held-out identities")
     parser.add_argument("--identities", type=int, default=20, help="held-out identities 0..N-1")
+    parser.add_argument("--train-identities", type=int, default=None,
+                        help="mean-face identities 0..N-1 (default: the run's training identities, else 200)")
     return parser
 
 

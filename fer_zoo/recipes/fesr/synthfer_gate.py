@@ -290,8 +290,6 @@ def run_gate(generator, judge, out, heldout_seed=1, identities=20, train_seed=No
 def main(argv=None):
     parser = gate_parser("Gate of the FESR SynthFER generator.", "--generator",
                          "generator.keras of a paired FESR run (or the run folder)")
-    parser.add_argument("--train-identities", type=int, default=None,
-                        help="mean-face identities 0..N-1 (default: the run's training identities, else 200)")
     args = parser.parse_args(argv)
     print_gate(run_gate(args.generator, args.judge, args.out, args.heldout_seed, args.identities,
                         train_identities=args.train_identities))

@@ -223,8 +223,6 @@ def main(argv=None):
     parser = gate_parser("Gate of the JPEM SynthFER generator.", "--generator",
                          "generator.keras of a JPEM run (or the run folder)")
     parser.add_argument("--config", default="synthfer64", help="poses if the run has no summary.json")
-    parser.add_argument("--train-identities", type=int, default=None,
-                        help="mean-face identities 0..N-1 (default: the run's training identities, else 200)")
     args = parser.parse_args(argv)
     print_gate(run_gate(args.generator, args.judge, args.out, args.config, args.heldout_seed, args.identities,
                         train_identities=args.train_identities))

@@ -281,8 +281,6 @@ def run_gate(run, judge, out, heldout_seed=1, identities=20, train_seed=None, tr
 def main(argv=None):
     parser = gate_parser("Gate of the REL-GAN SynthFER reenactment generator.", "--run",
                          "run folder of `fer-zoo train relgan --config synthfer64` (or its generator.keras)")
-    parser.add_argument("--train-identities", type=int, default=None,
-                        help="mean-face identities 0..N-1 (default: the run's training identities, else 200)")
     args = parser.parse_args(argv)
     print_gate(run_gate(args.run, args.judge, args.out, args.heldout_seed, args.identities,
                         train_identities=args.train_identities))
