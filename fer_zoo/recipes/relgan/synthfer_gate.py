@@ -44,7 +44,13 @@ import pathlib
 
 import numpy as np
 
-from fer_zoo.evaluation.gates import candidate_metrics, gate_parser, metrics_table, print_gate, write_gate
+from fer_zoo.evaluation.gates import (
+    candidate_metrics,
+    gate_parser,
+    metrics_table,
+    print_gate,
+    write_gate,
+)
 
 SSIM_GATE = 0.70
 EXPRESSION_PROBE_GATE = 0.90
