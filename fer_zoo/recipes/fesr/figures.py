@@ -62,15 +62,14 @@ def intensity_sweep_figure(recipe, path, identity, renderer=None, intensities=SW
         return images
 
     source = fit(renderer.render(identity=identity, expression="neutral", intensity=1.0, yaw=0.0, pitch=0.0)[None])[0]
-    latent = np.asarray(recipe.encoder(source[None], training=False))
+    sources = np.repeat(source[None], len(intensities), 0)
+    encoding = recipe.encode(sources, training=False)  # g(x) (and the identity path, if any)
     rows, errors = [], []
     k = recipe.num_classes
     for cls in range(k):
         labels = np.full((len(intensities),), cls, "int32")
         code = np.asarray(recipe.intensity_code(labels, intensity=np.asarray(intensities, "float32")))
-        generated = np.asarray(
-            recipe.decoder([np.repeat(np.asarray(latent), len(intensities), 0), code], training=False)
-        )
+        generated = np.asarray(recipe.decode(encoding, code, training=False))
         exact = fit(renderer.render_batch(
             identity=[identity] * len(intensities),
             expression=[EXPRESSIONS[cls]] * len(intensities),
@@ -98,8 +97,8 @@ def random_faces_figure(recipe, path, n_faces=6, seed=0):
     rows = []
     for z in latent:
         labels = np.arange(k, dtype="int32")
-        code = np.asarray(recipe.intensity_code(labels, intensity=1.0))
-        rows.append(list(np.asarray(recipe.decoder([np.repeat(z[None], k, 0), code], training=False))))
+        # G_dec([z, u(y)]) (raises for a G_dec with an identity path: it has no prior path).
+        rows.append(list(np.asarray(recipe.synthesize_from_prior(np.repeat(z[None], k, 0), labels, intensity=1.0))))
     canvas = image_grid(rows, row_labels=[f"z{i}" for i in range(n_faces)], col_labels=list(EXPRESSIONS[:k]))
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

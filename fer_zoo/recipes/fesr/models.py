@@ -9,6 +9,11 @@ Resolution rules (so any power-of-two size works):
 * G_dec: the `[g(x), u(y')]` vector is a 1 x 1 map; the first `DeConv(w0, 4, 2)` uses "valid"
   padding (1 -> 4), each further DeConv doubles, the last is `DeConv(c, 4, 2)` with tanh, so
   `image_size = 4 * 2 ** len(widths)` (Table I: 5 widths + DeConv(c) -> 128).
+* Identity path (off in the paper's G; on in "synthfer64_skip"): `skip_connections`
+  concatenates each G_enc map above 4 x 4 (after its LReLU) to G_dec's map of the same size
+  (after its ReLU), U-Net style; `residual_output` makes G_dec's last DeConv a change:
+  `out = clip(x + delta, -1, 1)`. G_enc then returns `[g(x), *skip maps (coarse to fine),
+  x]` and G_dec takes `[latent, u, *the same]` (docs/fesr.md, "SynthFER 64 px generator").
 * D_img: one `Conv(w, 4, 2)` per trunk width; adversarial head `Conv(1, 4, 2)` averaged over
   its patch map (a WGAN critic, no sigmoid); classification head `Conv(cls_width, 4, 2)` then
   `Conv(K, s, 1)` "valid" over the remaining `s x s` map (Table I's `Conv(K, 4, 1)` at 128 px).
@@ -36,6 +41,8 @@ NETWORK_CONFIGS = {
         "recognizer_conv_widths": (256, 512),
         "recognizer_dense_widths": (2048, 512),
         "dropout": 0.5,
+        "skip_connections": False,
+        "residual_output": False,
     },
     "small": {
         "image_size": 32,
@@ -48,6 +55,9 @@ NETWORK_CONFIGS = {
         "recognizer_conv_widths": (32, 64),
         "recognizer_dense_widths": (128, 64),
         "dropout": 0.5,
+        # The identity path (see the module docstring): off in the paper's G.
+        "skip_connections": False,
+        "residual_output": False,
     },
 }
 # SynthFER at 64 px grey (training config "synthfer64", preset to be `fesr-generator-synthfer`):
@@ -67,6 +77,17 @@ NETWORK_CONFIGS["synthfer64"] = {
     "critic_class_width": 128,
     "output_init_stddev": 0.02,
 }
+# The same networks with the identity path for editing (training config "synthfer64"): G_enc's
+# 8, 16 and 32 px maps are concatenated to G_dec's maps of the same size, and G_dec's last
+# layer predicts a change of the input (`clip(x + delta)`; delta's layer at N(0, 0.002), so G
+# starts within ~0.02 per pixel of its input). "synthfer64" (no identity path) stays the
+# shipped preset's shapes. Probe numbers: docs/fesr.md ("Identity path").
+NETWORK_CONFIGS["synthfer64_skip"] = {
+    **NETWORK_CONFIGS["synthfer64"],
+    "skip_connections": True,
+    "residual_output": True,
+    "output_init_stddev": 0.002,
+}
 
 
 def _check_power_of_two(image_size, minimum, what):
@@ -74,36 +95,65 @@ def _check_power_of_two(image_size, minimum, what):
         raise ValueError(f"{what}: image_size must be a power of two >= {minimum}, got {image_size!r}.")
 
 
-def build_encoder(image_size=128, channels=1, widths=(64, 128, 256, 512, 1024), latent_dim=64, name="g_enc"):
-    """G_enc: `Conv(w, 4, 2), IN, LReLU` per width, then `FC(latent_dim), tanh` -> g(x) in (-1, 1)."""
+def build_encoder(image_size=128, channels=1, widths=(64, 128, 256, 512, 1024), latent_dim=64, name="g_enc",
+                  skip_connections=False, residual_output=False):
+    """G_enc: `Conv(w, 4, 2), IN, LReLU` per width, then `FC(latent_dim), tanh` -> g(x) in (-1, 1).
+
+    With `skip_connections` and/or `residual_output` (the identity path, see the module
+    docstring) the model returns a list: `[g(x), the LReLU maps larger than the last, coarse
+    to fine (skip_connections), x itself (residual_output)]`, which `build_decoder` with the
+    same flags takes after `[latent, u]`."""
     _check_power_of_two(image_size, 2 ** len(widths), "build_encoder")
     image = keras.Input((image_size, image_size, channels), name="image")
     x = image
+    maps = []
     for i, width in enumerate(widths):
         x = layers.Conv2D(width, 4, strides=2, padding="same", name=f"conv{i + 1}")(x)
         x = InstanceNormalization(name=f"in{i + 1}")(x)
         x = layers.LeakyReLU(LEAKY_SLOPE, name=f"lrelu{i + 1}")(x)
+        maps.append(x)
     x = layers.Flatten(name="flatten")(x)
     latent = layers.Dense(latent_dim, activation="tanh", dtype="float32", name="latent")(x)
-    return keras.Model(image, latent, name=name)
+    bypass = list(reversed(maps[:-1])) if skip_connections else []
+    if residual_output:
+        bypass.append(layers.Identity(dtype="float32", name="source")(image))
+    return keras.Model(image, [latent, *bypass] if bypass else latent, name=name)
 
 
 def build_decoder(
     image_size=128, channels=1, widths=(512, 256, 128, 64, 32), latent_dim=64, num_classes=7, name="g_dec",
-    output_init_stddev=None,
+    output_init_stddev=None, skip_widths=(), residual_output=False,
 ):
     """G_dec: `[g(x) or z, u(y')]` -> `DeConv(w, 4, 2), IN, ReLU` per width -> `DeConv(c, 4, 2), tanh`.
 
     `output_init_stddev`: None keeps Keras' Glorot-uniform initialiser on the image layer; a
-    number initialises that layer's kernel from N(0, output_init_stddev)."""
+    number initialises that layer's kernel from N(0, output_init_stddev).
+
+    Identity path (editing an encoded face; see the module docstring):
+    `skip_widths`: channels of G_enc's maps (coarse to fine) concatenated after the ReLU of
+    every DeConv but the first (8 px, 16 px, ...): `len(widths) - 1` entries, or `()` (none).
+    `residual_output`: one more input, the face x being edited; the image layer (no tanh)
+    predicts a change and the output is `clip(x + delta, -1, 1)`. Inputs:
+    `[latent, u, *skip maps, x]`."""
     expected = 4 * 2 ** len(widths)
     if image_size != expected:
         raise ValueError(
             f"build_decoder: {len(widths)} decoder widths give {expected} px images, not image_size="
             f"{image_size}; use log2(image_size / 4) = {math.log2(max(image_size, 1) / 4):g} widths."
         )
+    skip_widths = tuple(skip_widths or ())
+    if skip_widths and len(skip_widths) != len(widths) - 1:
+        raise ValueError(
+            f"build_decoder: {len(skip_widths)} skip_widths for {len(widths)} decoder widths; expected "
+            f"{len(widths) - 1} (one per map of 8 px and more)."
+        )
     latent = keras.Input((latent_dim,), name="latent")
     code = keras.Input((num_classes,), name="expression_code")
+    skips = [
+        keras.Input((4 * 2 ** (i + 1), 4 * 2 ** (i + 1), width), name=f"skip{4 * 2 ** (i + 1)}")
+        for i, width in enumerate(skip_widths)
+    ]
+    source = keras.Input((image_size, image_size, channels), name="source") if residual_output else None
     x = layers.Concatenate(name="concat")([latent, code])
     x = layers.Reshape((1, 1, latent_dim + num_classes), name="to_map")(x)
     for i, width in enumerate(widths):
@@ -112,26 +162,53 @@ def build_decoder(
         x = layers.Conv2DTranspose(width, 4, strides=2, padding=padding, name=f"deconv{i + 1}")(x)
         x = InstanceNormalization(name=f"in{i + 1}")(x)
         x = layers.ReLU(name=f"relu{i + 1}")(x)
+        if skips and i >= 1:
+            x = layers.Concatenate(name=f"skip_concat{i + 1}")([x, skips[i - 1]])
     initializer = (
         "glorot_uniform" if output_init_stddev is None else keras.initializers.RandomNormal(0.0, output_init_stddev)
     )
     image = layers.Conv2DTranspose(
-        channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image",
-        kernel_initializer=initializer,
+        channels, 4, strides=2, padding="same", activation=None if residual_output else "tanh", dtype="float32",
+        name="delta" if residual_output else "image", kernel_initializer=initializer,
     )(x)
-    return keras.Model([latent, code], image, name=name)
+    if residual_output:
+        image = layers.Add(dtype="float32", name="residual")([source, image])
+        image = layers.Activation("hard_tanh", dtype="float32", name="image")(image)  # clip to [-1, 1]
+    inputs = [latent, code, *skips] + ([source] if residual_output else [])
+    return keras.Model(inputs, image, name=name)
 
 
 def build_generator(encoder, decoder, name="fesr_generator"):
     """G as one functional model: `[image, expression one-hot (K), intensity (1)] -> image`,
     i.e. `G_dec([G_enc(x), u])` with `u = v (2y - 1)` (eq. 2) computed inside
     (`ExpressionIntensityCode`); loads with `safe_mode=True`."""
-    num_classes = int(decoder.input[1].shape[-1])
-    image = keras.Input(encoder.input_shape[1:], name="image")
+    num_classes = int(decoder.inputs[1].shape[-1])
+    image = keras.Input(encoder.inputs[0].shape[1:], name="image")
     expression = keras.Input((num_classes,), name="expression")
     intensity = keras.Input((1,), name="intensity")
     code = ExpressionIntensityCode(num_classes, name="intensity_code")(expression, intensity=intensity)
-    return keras.Model([image, expression, intensity], decoder([encoder(image), code]), name=name)
+    latent, bypass = split_encoding(encoder(image))
+    check_identity_path(encoder, decoder)
+    return keras.Model([image, expression, intensity], decoder([latent, code, *bypass]), name=name)
+
+
+def split_encoding(encoded):
+    """`(g(x), identity-path tensors)` of G_enc's output (a tensor, or a list with the identity
+    path; `build_encoder`)."""
+    if isinstance(encoded, list | tuple):
+        return encoded[0], list(encoded[1:])
+    return encoded, []
+
+
+def check_identity_path(encoder, decoder):
+    """Raise when G_enc returns a different number of identity-path tensors than G_dec takes."""
+    given, taken = len(encoder.outputs) - 1, len(decoder.inputs) - 2
+    if given != taken:
+        raise ValueError(
+            f"FESR: the encoder returns {given} identity-path tensor(s) (skip maps, the source face) and the "
+            f"decoder takes {taken}; build both from one network config (skip_connections, residual_output)."
+        )
+    return taken
 
 
 def build_image_critic(
@@ -208,17 +285,37 @@ def build_recognizer(trunk, r_ext_head, r_cls, name="fesr_recognizer"):
 def build_fesgan(config, channels=1, num_classes=7):
     """G_enc, G_dec, D_img and D_z for a `NETWORK_CONFIGS`-style dict (returned as a dict)."""
     size = config["image_size"]
+    encoder, decoder = build_encoder_decoder(config, channels, num_classes)
     return {
-        "encoder": build_encoder(size, channels, config["encoder_widths"], config["latent_dim"]),
-        "decoder": build_decoder(
-            size, channels, config["decoder_widths"], config["latent_dim"], num_classes,
-            output_init_stddev=config.get("output_init_stddev"),
-        ),
+        "encoder": encoder,
+        "decoder": decoder,
         "image_critic": build_image_critic(
             size, channels, config["critic_widths"], config["critic_class_width"], num_classes
         ),
         "latent_critic": build_latent_critic(config["latent_dim"], config["latent_critic_widths"]),
     }
+
+
+def build_encoder_decoder(config, channels=1, num_classes=7):
+    """`(G_enc, G_dec)` of a `NETWORK_CONFIGS`-style dict, the identity path included when its
+    `skip_connections` / `residual_output` are on (absent = off)."""
+    size = config["image_size"]
+    skip, residual = bool(config.get("skip_connections")), bool(config.get("residual_output"))
+    encoder_widths, decoder_widths = tuple(config["encoder_widths"]), tuple(config["decoder_widths"])
+    if skip and len(encoder_widths) != len(decoder_widths):
+        raise ValueError(
+            f"FESR skip_connections need as many encoder as decoder stages; got encoder_widths={encoder_widths}, "
+            f"decoder_widths={decoder_widths}."
+        )
+    encoder = build_encoder(size, channels, encoder_widths, config["latent_dim"], skip_connections=skip,
+                            residual_output=residual)
+    decoder = build_decoder(
+        size, channels, decoder_widths, config["latent_dim"], num_classes,
+        output_init_stddev=config.get("output_init_stddev"),
+        # G_enc's maps above 4 x 4, coarse to fine: its widths but the last, reversed.
+        skip_widths=tuple(reversed(encoder_widths[:-1])) if skip else (), residual_output=residual,
+    )
+    return encoder, decoder
 
 
 def network_config(config="small", **overrides):

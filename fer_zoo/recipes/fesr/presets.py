@@ -73,12 +73,25 @@ def build_fesr_generator(image_size=64, channels=1, num_classes=7, network=None,
 
 
 def build_fesr_editor(image_size=64, channels=1, num_classes=7, encoder_widths=(32, 64, 128, 256),
-                      decoder_widths=(256, 128, 64, 32), latent_dim=64):
+                      decoder_widths=(256, 128, 64, 32), latent_dim=64, skip_connections=False,
+                      residual_output=False, network=None):
     """The whole generator G = G_dec([G_enc(x), u(y)]): `[image, expression one-hot (K),
     intensity (1)] -> face` (`models.build_generator`), so it edits a given face; what
-    `train(config="synthfer64")` saves as `generator.keras`."""
-    encoder = models.build_encoder(image_size, channels, tuple(encoder_widths), latent_dim)
-    decoder = models.build_decoder(image_size, channels, tuple(decoder_widths), latent_dim, num_classes)
+    `train(config="synthfer64")` saves as `generator.keras`.
+
+    `skip_connections` / `residual_output`: the identity path (G_enc's 8..32 px maps
+    concatenated into G_dec, output `clip(x + delta)`; `models.NETWORK_CONFIGS["synthfer64_skip"]`,
+    what `config="synthfer64"` trains now). Off by default: the shipped
+    `fesr_generator_synthfer64.weights.h5` has no identity path. `network`: a
+    `models.NETWORK_CONFIGS` name or dict (e.g. "synthfer64_skip") whose widths, latent size
+    and identity path replace the arguments above."""
+    if network is not None:
+        cfg = models.network_config(network, image_size=image_size)
+    else:
+        cfg = {"image_size": image_size, "encoder_widths": tuple(encoder_widths),
+               "decoder_widths": tuple(decoder_widths), "latent_dim": latent_dim,
+               "skip_connections": skip_connections, "residual_output": residual_output}
+    encoder, decoder = models.build_encoder_decoder(cfg, channels, num_classes)
     return models.build_generator(encoder, decoder)
 
 
@@ -197,7 +210,8 @@ PRESETS = {
             "protocol": "gate on 20 identities of SynthFER seed 1 (never seen)",
             "training_command": (
                 "fer-zoo train fesr --data synthetic --config synthfer64 --out RUN "
-                "--set time_budget_minutes=45 (45 min, 9,801 G steps, 2-core CPU)"
+                "--set network=synthfer64 --set time_budget_minutes=45 (45 min, 9,801 G steps, "
+                "2-core CPU; config synthfer64 itself now trains network synthfer64_skip)"
             ),
             "accuracy": {
                 "heldout_ssim_to_exact": 0.772,

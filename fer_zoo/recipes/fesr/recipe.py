@@ -13,6 +13,7 @@ from keras import ops
 
 from fer_zoo.layers import ExpressionIntensityCode
 from fer_zoo.layers.losses import gradient_penalty
+from fer_zoo.recipes.fesr.models import check_identity_path, split_encoding
 from fer_zoo.training import AdversarialRecipe, optimizer_step
 
 # lambda1..lambda6 of eqs. 22-26 (paper section IV-B: 1, 10, 5, 1, 1, 0.001).
@@ -115,6 +116,12 @@ class FESRRecipe(AdversarialRecipe):
     units, `reconstruction` a per-pixel mean, `identity` a per-feature mean, `g_adv_img` a
     per-image critic score, `g_adv_z` and `g_cls_fake_d` per-image means in nats.
 
+    **Identity path** (`models.NETWORK_CONFIGS["synthfer64_skip"]`): when G_enc also returns
+    skip maps and / or x (`models.build_encoder`), every decode of an encoded face gets them
+    (`encode`, `decode`); D_z still sees g(x) alone. G_dec then has no prior path (nothing to
+    feed its skip inputs from z): `synthesize_from_prior` and a joint stage whose variant
+    decodes z (every variant but "Real") raise.
+
     Args:
         encoder: G_enc, image -> g(x) (`build_encoder`).
         decoder: G_dec, `[latent, u]` -> image (`build_decoder`).
@@ -183,6 +190,8 @@ class FESRRecipe(AdversarialRecipe):
             )
         self.encoder = encoder
         self.decoder = decoder
+        # Skip maps / source face G_enc hands G_dec (0: the paper's G, g(x) only).
+        self.identity_path = check_identity_path(encoder, decoder)
         self.image_critic = image_critic
         self.latent_critic = latent_critic
         self.identity_features = identity_features
@@ -227,6 +236,12 @@ class FESRRecipe(AdversarialRecipe):
         """Switch between Algorithm 1's branches (`"pretrain"`, `"joint"`); retraces the step."""
         if stage not in STAGES:
             raise ValueError(f"FESRRecipe.set_stage: stage must be one of {STAGES}, got {stage!r}.")
+        if stage == "joint" and self.identity_path and self.flags["synthetic"] == "prior":
+            raise ValueError(
+                f"FESRRecipe: variant {self.variant!r} decodes prior samples z in the joint stage, but this G_dec "
+                "takes an identity path (skip maps / the source face) that only an encoded image has; use "
+                "variant 'Real' or a network without skip_connections / residual_output."
+            )
         self.stage = stage
         # Keras caches the traced step; a new stage is a different graph.
         self.train_function = None
@@ -263,8 +278,25 @@ class FESRRecipe(AdversarialRecipe):
         features = self.recognizer_extractor(images, training=training)
         return features, self.recognizer_classifier(features, training=training)
 
+    def encode(self, images, training=False):
+        """`(g(x), identity path)`: G_enc's code and the skip maps / source face it hands G_dec
+        (an empty list for the paper's G)."""
+        return split_encoding(self.encoder(images, training=training))
+
+    def decode(self, encoding, code, training=False):
+        """G_dec([g(x), u], *identity path) of an `encode` result."""
+        latent, bypass = encoding
+        # One kind of argument for the nested call (arrays and tensors may come mixed).
+        parts = [ops.convert_to_tensor(t) for t in (latent, code, *bypass)]
+        return self.decoder(parts, training=training)
+
     def synthesize_from_prior(self, latent, labels, intensity=None, training=False):
         """x^{p,f} = G_dec([z, u(y)]) (eq. 13); `intensity=None` draws v ~ U(0, 1) in training."""
+        if self.identity_path:
+            raise ValueError(
+                "FESRRecipe.synthesize_from_prior: this G_dec takes skip maps / the source face of an encoded "
+                "image (identity path), so it cannot decode a prior sample z alone."
+            )
         code = self.intensity_code(labels, intensity=intensity, training=training)
         return self.decoder([ops.convert_to_tensor(latent, "float32"), code], training=training)
 
@@ -273,13 +305,13 @@ class FESRRecipe(AdversarialRecipe):
         if self.flags["synthetic"] == "encoded":
             targets = self._other_labels(labels)
             code = self.intensity_code(targets, training=training)
-            return self.decoder([self.encoder(images, training=training), code], training=training), targets
+            return self.decode(self.encode(images, training=training), code, training=training), targets
         return self.synthesize_from_prior(latent, labels, training=training), labels
 
     # -- losses ----------------------------------------------------------------------------------
     def latent_critic_loss(self, images, prior):
         """eq. 7: -E log D_z(z) - E log(1 - D_z(g(x)))."""
-        latent = ops.stop_gradient(self.encoder(images, training=True))
+        latent = ops.stop_gradient(self.encode(images, training=True)[0])
         real = self.latent_critic(prior, training=True)
         fake = self.latent_critic(latent, training=True)
         return _binary_cross_entropy(1.0, real) + _binary_cross_entropy(0.0, fake)
@@ -289,8 +321,7 @@ class FESRRecipe(AdversarialRecipe):
 
         The fakes are G(x, target_code); the real images are x (the paper) or `real_images`
         (paired batches: the exact targets), and `labels` are the real images' classes."""
-        latent = self.encoder(images, training=True)
-        fake = ops.stop_gradient(self.decoder([latent, target_code], training=True))
+        fake = ops.stop_gradient(self.decode(self.encode(images, training=True), target_code, training=True))
         images = images if real_images is None else real_images
         real_out = self.image_critic(images, training=True)
         fake_out = self.image_critic(fake, training=True)
@@ -304,9 +335,10 @@ class FESRRecipe(AdversarialRecipe):
 
     def generator_losses(self, images, labels, targets, target_code, own_code, prior):
         """eq. 22 (and eq. 25's extra L^f_cls,R in the joint stage) term by term."""
-        latent = self.encoder(images, training=True)
-        translated = self.decoder([latent, target_code], training=True)
-        reconstructed = self.decoder([latent, own_code], training=True)
+        encoding = self.encode(images, training=True)
+        latent = encoding[0]
+        translated = self.decode(encoding, target_code, training=True)
+        reconstructed = self.decode(encoding, own_code, training=True)
         fake_out = self.image_critic(translated, training=True)
         terms = {
             "g_adv_img": -ops.mean(ops.cast(fake_out["adversarial"], "float32")),  # eq. 4
@@ -346,9 +378,10 @@ class FESRRecipe(AdversarialRecipe):
 
     def paired_generator_terms(self, images, target_images, target_labels, target_code, own_code):
         """G's terms on a paired batch (see the class docstring), unweighted."""
-        latent = self.encoder(images, training=True)
-        translated = self.decoder([latent, target_code], training=True)
-        reconstructed = self.decoder([latent, own_code], training=True)
+        encoding = self.encode(images, training=True)
+        latent = encoding[0]
+        translated = self.decode(encoding, target_code, training=True)
+        reconstructed = self.decode(encoding, own_code, training=True)
         fake_out = self.image_critic(translated, training=True)
         plain, weighted = self.paired_l1(translated, target_images)
         return {
@@ -408,7 +441,7 @@ class FESRRecipe(AdversarialRecipe):
     def generate(self, images, expression, intensity=1.0, training=False):
         """G_dec([G_enc(x), u(y')]) for integer (or one-hot) y' at intensity v in [0, 1]."""
         code = self.intensity_code(ops.convert_to_tensor(expression), intensity=intensity)
-        return self.decoder([self.encoder(images, training=training), code], training=training)
+        return self.decode(self.encode(images, training=training), code, training=training)
 
     def recognizer_losses(self, images, labels, positives, prior):
         """eq. 26 term by term: L_cls,R (eqs. 19-21) + lambda6 * L_intra (eq. 14, RDBP)."""
@@ -556,9 +589,9 @@ class FESRRecipe(AdversarialRecipe):
         if self._is_paired(data):
             # Paired validation: G's L1 to the exact targets at the requested codes, and L_rec.
             b = self._unpack_paired(data)
-            latent = self.encoder(b["image"], training=False)
-            plain, weighted = self.paired_l1(self.decoder([latent, b["target_code"]], training=False), b["target"])
-            reconstructed = self.decoder([latent, b["own_code"]], training=False)
+            encoding = self.encode(b["image"], training=False)
+            plain, weighted = self.paired_l1(self.decode(encoding, b["target_code"], training=False), b["target"])
+            reconstructed = self.decode(encoding, b["own_code"], training=False)
             return self.update_trackers({
                 "paired_l1": plain, "paired_l1_weighted": weighted,
                 "reconstruction": ops.mean(ops.abs(ops.cast(b["image"], "float32") - ops.cast(reconstructed, "float32"))),
@@ -568,7 +601,7 @@ class FESRRecipe(AdversarialRecipe):
         logs = {"r_loss_eval": _cross_entropy(labels, logits), "r_accuracy": _accuracy(labels, logits)}
         if self.stage == "pretrain":
             code = self.intensity_code(labels, intensity=1.0)
-            reconstructed = self.decoder([self.encoder(images, training=False), code], training=False)
+            reconstructed = self.decode(self.encode(images, training=False), code, training=False)
             logs["reconstruction"] = ops.mean(
                 ops.abs(ops.cast(images, "float32") - ops.cast(reconstructed, "float32"))
             )

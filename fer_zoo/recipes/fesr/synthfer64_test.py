@@ -6,7 +6,7 @@ import os
 import keras
 import numpy as np
 
-from fer_zoo.recipes.fesr import light_cnn, models
+from fer_zoo.recipes.fesr import light_cnn, models, presets
 from fer_zoo.recipes.fesr.recipe import TERM_GRADIENT_NAMES, FESRRecipe
 from fer_zoo.recipes.fesr.train import CONFIGS, PairedIntensityFaces, train
 from fer_zoo.testing import TestCase
@@ -62,6 +62,9 @@ class SynthFER64ConfigTest(TestCase):
         self.assertFalse(CONFIGS["small"]["paired"])
         net = models.network_config("synthfer64")
         self.assertEqual(len(net["decoder_widths"]), 4)  # 1 -> 4 -> .. -> 32, then the 64 px image layer
+        # Trained with the identity path (skips + residual output; identity_path_test.py).
+        trained = models.network_config(cfg["network"])
+        self.assertTrue(trained["skip_connections"] and trained["residual_output"])
 
     def test_paired_entries(self):
         # 2 identities x 7 expressions x intensities (0.5, 1); pixels encode the labels.
@@ -137,6 +140,13 @@ class SynthFER64TrainTest(TestCase):
         by_input, by_level = run(faces, [1.0, 1.0]), run(faces[:1].repeat(2, 0), [0.0, 1.0])
         self.assertGreater(float(np.abs(by_input[0] - by_input[1]).mean()), 1e-4)
         self.assertGreater(float(np.abs(by_level[0] - by_level[1]).mean()), 1e-4)
+        # G has the identity path, and its weights load into the preset architecture built
+        # with the run's network name (what a `fesr_editor` preset of this run would use).
+        self.assertEqual(len(generator.get_layer("g_dec").inputs), 2 + 1 + 1)  # 8 px skip + source at 16 px
+        editor = presets.build_fesr_editor(image_size=16, network=summary["settings"]["network"])
+        editor.set_weights(generator.get_weights())
+        self.assertAllClose(run(faces, [0.3, 1.0]), np.asarray(editor.predict_on_batch(
+            [faces, np.eye(7, dtype="float32")[[3, 3]], np.array([[0.3], [1.0]], "float32")])))
         # The time budget stops the G stage after its first batch; a re-run does not train further.
         budget = train("synthetic", f"{out}/budget", config="synthfer64", cache_dir=f"{out}/cache",
                        **{**TINY, "time_budget_minutes": 1e-6, "monitor_probe": 0, "monitor_gradients": 0,
@@ -155,7 +165,8 @@ class GateTest(TestCase):
         self.assertAllClose(spearman([[1, 2, 3], [3, 2, 1], [1, 1, 1], [1, 3, 2]]), [1.0, -1.0, 0.0, 0.5])
         out = self.get_temp_dir()
         keras.utils.set_random_seed(0)
-        nets = models.build_fesgan(models.network_config("synthfer64", image_size=16), channels=1, num_classes=7)
+        net = models.network_config(CONFIGS["synthfer64"]["network"], image_size=16)  # with the identity path
+        nets = models.build_fesgan(net, channels=1, num_classes=7)
         models.build_generator(nets["encoder"], nets["decoder"]).save(f"{out}/generator.keras")
         # A stand-in judge: untrained, its metadata says "trained on seed 0".
         judge = ExpressionJudge(build_judge(widths=(4, 4, 4, 4)), {"train": {"seed": 0}})
