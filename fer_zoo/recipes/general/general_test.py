@@ -104,3 +104,35 @@ def test_preset_is_the_default_and_its_crop_matches_training():
     assert isinstance(recognizer.detector, FacePreprocessor)
     for key in ("margin", "eye_y", "eye_distance", "align", "size", "channels"):
         assert getattr(recognizer.detector, key) == getattr(trained, key), key
+
+
+def test_cnn2a_is_initialised_from_a_gasca2_normaliser_and_trains(tmp_path):
+    import keras
+
+    from fer_zoo.recipes.gasca.models import build_normalizer
+    from fer_zoo.recipes.gasca.presets import KDEF_CONFIG
+
+    # A "pre-trained" normaliser with recognisable encoder weights and its builder arguments.
+    config = {k: v for k, v in KDEF_CONFIG.items() if k not in ("num_classes", "dropout")}
+    normaliser = build_normalizer(**config)
+    keras.utils.set_random_seed(1)
+    for layer in normaliser.layers:
+        layer.set_weights([np.full(w.shape, 0.01 * (i + 1), "float32") for i, w in enumerate(layer.get_weights())])
+    normaliser.save_weights(str(tmp_path / "normalizer.weights.h5"))
+    (tmp_path / "normalizer.json").write_text(json.dumps({"architecture": "gasca_normalizer", "config": config}))
+
+    network = general_train.build_network("cnn2a")
+    copied = general_train.initialise_from(network, tmp_path / "normalizer.weights.h5")
+    assert copied == ["encoder_1", "encoder_2", "encoder_3", "encoder_4"]
+    for name in copied:
+        for mine, theirs in zip(network.get_layer(name).get_weights(), normaliser.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+
+    _tiny_data(tmp_path)
+    summary = general_train.fit(tmp_path, tmp_path / "run", epochs=1, precision="float32", heldout_identities=(1,),
+                                batch_size=8, architecture="cnn2a", init=tmp_path / "normalizer.weights.h5")
+    assert summary["architecture"] == "cnn2a" and summary["initialised_layers"] == copied
+    with pytest.raises(ValueError, match="architecture"):
+        general_train.build_network("resnet")
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        general_train.initialise_from(network, tmp_path / "missing.weights.h5")
