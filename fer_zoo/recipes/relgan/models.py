@@ -59,6 +59,10 @@ _PAPER_OPTIONS = {
     "output_init_stddev": None,  # N(0, stddev) for G_de's tanh image layer (None: kernel_init)
     "expression_activation": None,  # None: linear f(e) (paper); "tanh": bounded f(e)
     "expression_noise": 0.0,  # std of Gaussian noise added to f(e) in training only
+    # None: f(e) = activation(Dense(h)); "layer": activation(LayerNorm(Dense(h))), a parameter-free
+    # per-face normalisation of the 30 pre-activations (zero mean, unit variance) that keeps a
+    # bounded (tanh) code out of saturation (docs/relgan.md, "Why f(e) died").
+    "expression_norm": None,
 }
 for _config in NETWORK_CONFIGS.values():
     _config.update(_PAPER_OPTIONS)
@@ -141,7 +145,7 @@ def _check_downsample(downsample):
 
 
 def _encoder(image_size, channels, encoder_filters, code_dim, norm, name, downsample="pool", blocks=NUM_BLOCKS,
-             kernel_init=None, activation=None, noise=0.0):
+             kernel_init=None, activation=None, noise=0.0, code_norm=None):
     _check_downsample(downsample)
     _check_image_size(image_size, blocks)
     _check_filters(encoder_filters, blocks, "encoder_filters")
@@ -154,8 +158,18 @@ def _encoder(image_size, channels, encoder_filters, code_dim, norm, name, downsa
             x = _conv_block(x, filters, norm, f"down{i + 1}", "leaky_relu", kernel_init=kernel_init)
             x = keras.layers.AveragePooling2D(2, name=f"down{i + 1}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    code = keras.layers.Dense(code_dim, activation=activation, kernel_initializer=_initializer(kernel_init),
-                              name="code")(x)
+    if code_norm in (None, "none"):
+        code = keras.layers.Dense(code_dim, activation=activation, kernel_initializer=_initializer(kernel_init),
+                                  name="code")(x)
+    elif code_norm == "layer":
+        # No learned scale or shift: the code's pre-activations keep unit variance per face, so
+        # a tanh code cannot drift into saturation (where its gradient, and G's use of the
+        # source, vanish for good).
+        code = keras.layers.Dense(code_dim, kernel_initializer=_initializer(kernel_init), name="code")(x)
+        code = keras.layers.LayerNormalization(center=False, scale=False, name="code_norm")(code)
+        code = keras.layers.Activation(activation or "linear", name="code_act")(code)
+    else:
+        raise ValueError(f"expression_norm={code_norm!r}: expected None or 'layer'.")
     if noise:
         # Training only (inactive at inference): limits what f(e) can carry (an information
         # bottleneck), so the few expression bits win over identity detail.
@@ -175,6 +189,7 @@ def expression_encoder(
     kernel_init=None,
     expression_activation=None,
     expression_noise=0.0,
+    expression_norm=None,
     **kwargs,
 ):
     """G_es: face image -> expression code f(e) (`expression_dim`-d, linear).
@@ -192,6 +207,8 @@ def expression_encoder(
         kernel_init: None (Keras' default) or "he".
         expression_activation: None (linear f(e), the paper) or e.g. "tanh".
         expression_noise: std of Gaussian noise on f(e) in training (0: none).
+        expression_norm: None, or "layer": a parameter-free layer normalisation of the code's
+            pre-activations (before `expression_activation`).
         **kwargs: ignored (lets one config dict drive every builder).
 
     Example:
@@ -204,7 +221,7 @@ def expression_encoder(
         REL-GAN, "Reenactment-based Expression-Representation Learning", section 4.1.
     """
     return _encoder(image_size, channels, encoder_filters, expression_dim, norm, name, downsample, blocks,
-                    kernel_init, expression_activation, expression_noise)
+                    kernel_init, expression_activation, expression_noise, expression_norm)
 
 
 def identity_encoder(

@@ -146,6 +146,7 @@ class RELGAN(AdversarialRecipe):
         "output_init_stddev",
         "expression_activation",
         "expression_noise",
+        "expression_norm",
     )
 
     def __init__(

@@ -58,6 +58,34 @@ class SynthFER64ConfigTest(TestCase):
             self.assertIn(key, CONFIGS["small"])
         self.assertEqual(CONFIGS["small"]["downsample"], "pool")
 
+    def test_code_is_normalised_before_tanh(self):
+        # Training config: f(e) = tanh(LayerNorm(Dense(h))). The shipped intensity-1 network
+        # (NETWORK_CONFIGS, the preset's builder) keeps the plain tanh code.
+        self.assertEqual(CONFIGS["synthfer64"]["expression_norm"], "layer")
+        self.assertIsNone(models.NETWORK_CONFIGS["synthfer64"]["expression_norm"])
+        self.assertIn("expression_norm", CONFIGS["small"])  # --set everywhere
+
+    def test_normalised_code_cannot_saturate(self):
+        # The collapse: the code layer's pre-activations grew to |.| >> 3 with one sign for every
+        # face, so tanh' ~ 0 and G_es got no gradient. Blow the code kernel up 100x (far past
+        # what killed the unnormalised code): tanh' of the normalised code stays large.
+        images = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64, 1)).astype("float32")
+        derivatives = {}
+        for norm in (None, "layer"):
+            keras.utils.set_random_seed(0)
+            cfg = {**models.NETWORK_CONFIGS["synthfer64"], "expression_norm": norm}
+            g_es = models.expression_encoder(**cfg)
+            kernel = g_es.get_layer("code").kernel
+            at_init = np.mean(1 - np.square(np.asarray(g_es(images, training=False))))
+            self.assertGreater(at_init, 0.5, norm)  # neither saturates at init
+            kernel.assign(kernel * 100.0)
+            code = np.asarray(g_es(images, training=False))
+            derivatives[norm] = float(np.mean(1 - np.square(code)))
+        self.assertLess(derivatives[None], 0.05)  # saturated: (almost) no gradient through tanh
+        self.assertGreater(derivatives["layer"], 0.3)  # per-face unit variance: tanh' stays large
+        with self.assertRaisesRegex(ValueError, "expression_norm"):
+            models.expression_encoder(**{**models.NETWORK_CONFIGS["synthfer64"], "expression_norm": "group"})
+
     def test_code_path_keeps_a_spatial_map(self):
         g_es = models.expression_encoder(**models.NETWORK_CONFIGS["synthfer64"])
         flat = g_es.get_layer("flatten").input.shape

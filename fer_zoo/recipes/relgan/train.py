@@ -110,13 +110,23 @@ CONFIGS["synthfer64"] = {
     "learning_rate": 5e-4,
     "d_learning_rate": 5e-4,
     "augment": False,  # exact renders: the target and its ground truth stay aligned
-    # 210 identities of SynthFER seed 0, frontal, even light, 7 expressions at intensity 1,
-    # rendered once and cached; 10 identities held out (monitors, reenactment metrics).
-    "synthetic": {"identities": 210, "yaws": (0,), "intensities": (1.0,)},
+    # f(e) = tanh(LayerNorm(Dense(h))), no learned scale/shift: the 30 pre-activations keep unit
+    # variance per face. Without it (the shipped intensity-1 network) Adam drove them to |.| ~ 6
+    # within the first 100 G steps of the 3-intensity data, every unit saturated with one sign
+    # for every face, tanh' ~ 1e-4: f(e) constant, G ignores the source, for good
+    # (docs/relgan.md, "Why f(e) died with three intensities").
+    "expression_norm": "layer",
+    # 210 identities of SynthFER seed 0, frontal, even light, 7 expressions at intensities 0.4,
+    # 0.7 and 1, rendered once and cached; 10 identities held out (monitors, reenactment metrics).
+    # Several intensities, not just the full one: trained on intensity 1 alone, f(e) read the
+    # expression of full-intensity faces perfectly (linear probe 100 % on held-out identities) but
+    # not of half-intensity ones (76 % over both), and a user's source face is rarely at full
+    # intensity. The ground truth carries the source's intensity (`_match_intensity`).
+    "synthetic": {"identities": 210, "yaws": (0,), "intensities": (0.4, 0.7, 1.0)},
     "cache_dir": "/tmp/fer_cache/relgan",
     "test_fraction": 0.05,
     # Sources always from another identity than the target (`pairing.relgan_triplets`);
-    # 4 pairings of every source (5,600 triplets, 175 steps per epoch).
+    # 4 pairings of every source (16,800 triplets, 525 steps per epoch).
     "triplet_seeds": 4,
     "pixel_expression_weight": 4.0,
     # Scales: L_pixel (expression-weighted, mean 1 map) a per-pixel mean in [-1, 1] units; L_adv,
