@@ -29,7 +29,12 @@ from fer_zoo.data import augment as augment_lib
 from fer_zoo.data import pairing, protocols
 from fer_zoo.data.faceset import EXPRESSIONS
 from fer_zoo.recipes.relgan import models
-from fer_zoo.recipes.relgan.recipe import TRIPLET_KEYS, RELGAN, DExpressionMonitor, GeneratorPriority
+from fer_zoo.recipes.relgan.recipe import (
+    RELGAN,
+    TRIPLET_KEYS,
+    DExpressionMonitor,
+    GeneratorPriority,
+)
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
 from fer_zoo.training.monitors import GeneratorMonitor, probe_rows
