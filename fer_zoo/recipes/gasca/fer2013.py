@@ -1,5 +1,5 @@
 """In-the-wild GASCA classifier (`gasca2-fer2013`, the paper's CNN2b setting): the shipped
-`gasca2` CNN2a (GASCA2-pretrained on KDEF, then fine-tuned on KDEF) fine-tuned on FER2013 train,
+`gasca2-kdef` CNN2a (GASCA2-pretrained on KDEF, then fine-tuned on KDEF) fine-tuned on FER2013 train,
 validated on FER2013 PublicTest every epoch; the best epoch is kept.
 
     .venv/bin/python -m fer_zoo.recipes.gasca.fer2013 \
@@ -37,8 +37,8 @@ class _KeepBest(keras.callbacks.Callback):
             self.classifier.save_weights(str(self.path))
 
 
-def train_fer2013(train_npz, val_npz, out_dir, epochs, init="gasca2", batch_size=128, seed=0, verbose=2):
-    """Fine-tune the `gasca2` classifier (or, `init=None`, the same network from random
+def train_fer2013(train_npz, val_npz, out_dir, epochs, init="gasca2-kdef", batch_size=128, seed=0, verbose=2):
+    """Fine-tune the `gasca2-kdef` classifier (or, `init=None`, the same network from random
     initialisation) on FER2013 with the KDEF recipe's classifier settings: Adam 1e-3 with cosine
     decay over `epochs`, label smoothing 0.1, `train.face_augment`.
 
@@ -47,7 +47,7 @@ def train_fer2013(train_npz, val_npz, out_dir, epochs, init="gasca2", batch_size
         val_npz: FaceSet `.npz` of FER2013 PublicTest, evaluated every epoch.
         out_dir: folder for `best.weights.h5` (best PublicTest epoch) and `summary.json`.
         epochs: int, number of epochs (the cosine decay spans them).
-        init: `"gasca2"` (the shipped preset's weights) or `None` (random initialisation).
+        init: `"gasca2-kdef"` (the KDEF-only CNN2a preset's weights) or `None` (random initialisation).
         batch_size: int.
         seed: int, shuffling / augmentation / initialisation seed.
         verbose: Keras `fit` verbosity.
@@ -59,12 +59,12 @@ def train_fer2013(train_npz, val_npz, out_dir, epochs, init="gasca2", batch_size
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_set, val_set = FaceSet.load(train_npz), FaceSet.load(val_npz)
-    preset = PRESETS["gasca2"]
+    preset = PRESETS["gasca2-kdef"]
     classifier = ARCHITECTURES[preset["architecture"]](**preset["config"])
-    if init == "gasca2":
-        classifier.set_weights(fer_zoo.load("gasca2").get_weights())
+    if init == "gasca2-kdef":
+        classifier.set_weights(fer_zoo.load("gasca2-kdef").get_weights())
     elif init is not None:
-        raise ValueError(f"init={init!r}: expected 'gasca2' or None.")
+        raise ValueError(f"init={init!r}: expected 'gasca2-kdef' or None.")
     cfg = {**CONFIGS["kdef"], "classifier_epochs": int(epochs)}
     steps = -(-len(train_set.images) // batch_size)
     stage = ClassifierFineTune(classifier, label_smoothing=cfg["label_smoothing"], seed=seed, name="gasca_classifier")
@@ -98,5 +98,5 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     result = train_fer2013(args.train_npz, args.val_npz, args.out_dir, args.epochs,
-                           init=None if args.scratch else "gasca2", batch_size=args.batch_size, seed=args.seed)
+                           init=None if args.scratch else "gasca2-kdef", batch_size=args.batch_size, seed=args.seed)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}))
