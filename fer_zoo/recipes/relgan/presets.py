@@ -63,13 +63,15 @@ def build_relgan_cnn_baseline(
     )
 
 
-def build_relgan_reenactor(network="synthfer64"):
+def build_relgan_reenactor(network="synthfer64", expression_norm=None):
     """The whole reenactment G (`models.reenactment_generator`): `{"target", "source"}` ->
     the target identity with the source's expression; what `train(config="synthfer64")` saves
-    as `generator.keras`. `network`: a `models.NETWORK_CONFIGS` name."""
+    as `generator.keras`. `network`: a `models.NETWORK_CONFIGS` name; `expression_norm`:
+    `"layer"` for runs of the training config's normalised f(e) code (`train.CONFIGS
+    ["synthfer64"]`), None for the plain tanh code of the first shipped weights."""
     from fer_zoo.recipes.relgan import models
 
-    cfg = dict(models.NETWORK_CONFIGS[network])
+    cfg = {**models.NETWORK_CONFIGS[network], "expression_norm": expression_norm}
     return models.reenactment_generator(
         models.expression_encoder(**cfg), models.identity_encoder(**cfg), models.decoder(**cfg)
     )
