@@ -40,12 +40,12 @@ class IdentityPathConfigTest(TestCase):
         for name in ("synthfer64", "small", "paper"):  # off by default
             cfg = models.network_config(name)
             self.assertFalse(cfg["skip_connections"] or cfg["residual_output"], name)
-        # The shipped preset keeps the paper's G (no identity path): its weights still load.
+        # The shipped preset was trained with the identity path: its weights load into it.
         import fer_zoo
 
         shipped = fer_zoo.load("fesr-generator-synthfer")
-        self.assertEqual(len(shipped.get_layer("g_dec").inputs), 2)
-        self.assertEqual(len(presets.build_fesr_editor().get_layer("g_enc").outputs), 1)
+        self.assertEqual(len(shipped.get_layer("g_dec").inputs), 2 + 3 + 1)  # 3 skip maps + the source
+        self.assertEqual(len(presets.build_fesr_editor().get_layer("g_enc").outputs), 1)  # default: paper's G
 
     def test_shapes_and_mismatch_errors(self):
         cfg = models.network_config("synthfer64_skip")

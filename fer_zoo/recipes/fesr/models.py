@@ -60,7 +60,7 @@ NETWORK_CONFIGS = {
         "residual_output": False,
     },
 }
-# SynthFER at 64 px grey (training config "synthfer64", preset to be `fesr-generator-synthfer`):
+# SynthFER at 64 px grey (training config "synthfer64", preset `fesr-generator-synthfer`):
 # the "small" structure with one more stride-2 stage each way (64 -> 4 px) and doubled widths.
 # G_enc 4x4 convs 32..256 + IN -> 64-d tanh code; G_dec 1x1 -> 4x4 (valid) DeConvs 256..32 + IN
 # -> 64 px tanh image; D_img 32..128. Per image ~26 M MACs in G_enc and ~26 M in G_dec (4x4
