@@ -10,8 +10,6 @@ at full intensity and of the exact renders. The full gate with the SynthFER expr
 the intensity rank correlation is `python -m fer_zoo.recipes.fesr.synthfer_gate` (docs/fesr.md).
 """
 
-import pathlib
-import time
 
 import numpy as np
 
@@ -33,21 +31,16 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
         dict of metrics, the figure path and the demo's `headline`.
     """
     from fer_zoo.data.faceset import EXPRESSIONS
+    from fer_zoo.recipes import shipped_demo
     from fer_zoo.recipes.fesr.synthfer_gate import (
         example_figure,
         heldout_set,
         mean_faces,
         requested_expressions,
     )
-    from fer_zoo.recipes.gasca.synthfer_gate import ssim
-    from fer_zoo.recipes.shipped_demo import read_rate
-    from fer_zoo.zoo.synthesizer import Synthesizer
 
-    started = time.time()
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started, out_dir, synthesizer = shipped_demo.start(out_dir, PRESET)
     identities = 2 if smoke else int(identities)
-    synthesizer = Synthesizer(PRESET)
     inputs, targets, labels = heldout_set(seed=seed, identities=identities)
     requested = [EXPRESSIONS[e] for e in labels["expression"]]
     outputs = synthesizer.generate(inputs, expression=requested, intensity=labels["intensity"], cropped=True)
@@ -55,16 +48,15 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
     means = mean_faces(identities=range(4 if smoke else int(mean_identities)), intensities=tuple(levels))
     expression_row = np.searchsorted(np.asarray(requested_expressions()), labels["expression"])
     means = means[expression_row, np.searchsorted(levels, labels["intensity"])]
-    scores = {name: ssim(images, targets) for name, images in
-              (("generated", outputs), ("copy_input", inputs), ("mean_face", means))}
-    mean = {name: float(values.mean()) for name, values in scores.items()}
+    scores = shipped_demo.ssim_scores(targets, (("generated", outputs), ("copy_input", inputs), ("mean_face", means)))
+    mean = shipped_demo.mean_scores(scores)
     full = labels["intensity"] == levels.max()
-    full_ssim = {name: float(values[full].mean()) for name, values in scores.items()}
+    full_ssim = shipped_demo.mean_scores(scores, full)
     # Expression read by the shipped photo classifier (never trained on SynthFER) at full
     # intensity, on G's faces and on the exact renders: the same reader for both.
     wanted = [r for r, f in zip(requested, full) if f]
-    read = {name: read_rate(images[full], wanted) for name, images in (("generated", outputs), ("exact", targets))}
-    spread = float(np.asarray(outputs).std(axis=0).mean())
+    read = {name: shipped_demo.read_rate(images[full], wanted)
+            for name, images in (("generated", outputs), ("exact", targets))}
     figure = example_figure(out_dir / "intensity_faces.png", inputs, outputs, targets, labels,
                             identities=tuple(range(min(2, identities))))
     lines = [
@@ -75,16 +67,9 @@ def demo(out_dir="runs/fesr_generator_demo", smoke=False, identities=4, mean_ide
         f"fer-general reads the requested expression at intensity 1 on {read['generated']:.0%} of them "
         f"(on the exact faces {read['exact']:.0%}); figure rows: input, 6 intensities, 6 exact",
     ]
-    return {
-        "model": PRESET,
-        "ssim": mean,
-        "ssim_at_full_intensity": full_ssim,
-        "expression_read_by_fer_general": read,
-        "output_spread": spread,
-        "faces": int(len(inputs)),
-        "seconds": time.time() - started,
-        "figures": [str(figure)],
-        "headline": {"done": f"loaded the shipped {PRESET!r} and set expressions at intensity 0..1 on unseen "
-                             "faces (no training)", "lines": lines, "figures": [str(figure)]},
-    }
+    return shipped_demo.result(
+        PRESET, started, figure,
+        f"loaded the shipped {PRESET!r} and set expressions at intensity 0..1 on unseen faces (no training)", lines,
+        ssim=mean, ssim_at_full_intensity=full_ssim, expression_read_by_fer_general=read,
+        output_spread=shipped_demo.output_spread(outputs), faces=int(len(inputs)))
 

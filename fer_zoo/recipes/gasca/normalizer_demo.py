@@ -8,10 +8,7 @@ identities; it is told the expression, so it is a strong baseline). The full gat
 expression judge is `python -m fer_zoo.recipes.gasca.synthfer_gate` (docs/gasca.md).
 """
 
-import pathlib
-import time
 
-import numpy as np
 
 PRESET = "gasca2-normalizer-synthfer"
 
@@ -27,25 +24,19 @@ def demo(out_dir="runs/normalizer_demo", smoke=False, identities=6, mean_identit
         mean_identities: training identities (seed 0) averaged for the mean-face baseline.
         seed: SynthFER seed of the held-out identities (the preset trained on seed 0).
     """
-    from fer_zoo.recipes.gasca.synthfer_gate import example_figure, heldout_set, mean_faces, ssim
-    from fer_zoo.zoo.synthesizer import Synthesizer
+    from fer_zoo.recipes import shipped_demo
+    from fer_zoo.recipes.gasca.synthfer_gate import example_figure, heldout_set, mean_faces
 
-    started = time.time()
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started, out_dir, synthesizer = shipped_demo.start(out_dir, PRESET)
     identities = 2 if smoke else int(identities)
-    synthesizer = Synthesizer(PRESET)
     inputs, targets, labels = heldout_set(seed=seed, identities=identities)
     outputs = synthesizer.generate(inputs, cropped=True)
     means = mean_faces(identities=range(4 if smoke else int(mean_identities)))[labels["expression"]]
-    scores = {name: ssim(images, targets) for name, images in
-              (("normalized", outputs), ("copy_input", inputs), ("mean_face", means))}
+    scores = shipped_demo.ssim_scores(targets, (("normalized", outputs), ("copy_input", inputs), ("mean_face", means)))
     by_light = {light: float(scores["normalized"][labels["light"] == light].mean()) for light in ("even", "harsh")}
-    # Spread of the outputs across inputs: a collapsed generator gives the same face for all.
-    spread = float(np.asarray(outputs).std(axis=0).mean())
     figure = example_figure(out_dir / "normalized_faces.png", inputs, outputs, targets, labels,
                             identities=tuple(range(min(4, identities))))
-    mean = {name: float(values.mean()) for name, values in scores.items()}
+    mean = shipped_demo.mean_scores(scores)
     lines = [
         f"{len(inputs)} unseen faces at yaw 0/+-30/+-45, even and harsh light -> frontal, even light: "
         f"SSIM {mean['normalized']:.3f} (copying the input {mean['copy_input']:.3f}, "
@@ -53,14 +44,6 @@ def demo(out_dir="runs/normalizer_demo", smoke=False, identities=6, mean_identit
         f"even light {by_light['even']:.3f}, harsh light {by_light['harsh']:.3f}; figure columns: "
         "input, normalised, exact target",
     ]
-    return {
-        "model": PRESET,
-        "ssim": mean,
-        "ssim_by_light": by_light,
-        "output_spread": spread,
-        "faces": int(len(inputs)),
-        "seconds": time.time() - started,
-        "figures": [str(figure)],
-        "headline": {"done": f"loaded the shipped {PRESET!r} and normalised unseen faces (no training)",
-                     "lines": lines, "figures": [str(figure)]},
-    }
+    return shipped_demo.result(
+        PRESET, started, figure, f"loaded the shipped {PRESET!r} and normalised unseen faces (no training)", lines,
+        ssim=mean, ssim_by_light=by_light, output_spread=shipped_demo.output_spread(outputs), faces=int(len(inputs)))

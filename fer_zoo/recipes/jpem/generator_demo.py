@@ -11,8 +11,6 @@ The full gate with the SynthFER expression judge is `python -m fer_zoo.recipes.j
 (docs/jpem.md).
 """
 
-import pathlib
-import time
 
 import numpy as np
 
@@ -34,16 +32,11 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
         dict of metrics, the figure path and the demo's `headline`.
     """
     from fer_zoo.data.faceset import EXPRESSIONS
-    from fer_zoo.recipes.gasca.synthfer_gate import ssim
+    from fer_zoo.recipes import shipped_demo
     from fer_zoo.recipes.jpem.synthfer_gate import example_figure, heldout_set, mean_faces
-    from fer_zoo.recipes.shipped_demo import read_rate
-    from fer_zoo.zoo.synthesizer import Synthesizer
 
-    started = time.time()
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started, out_dir, synthesizer = shipped_demo.start(out_dir, PRESET)
     identities = 2 if smoke else int(identities)
-    synthesizer = Synthesizer(PRESET)
     yaws = tuple(float(y) for y in synthesizer.metadata["pose_yaws"])
     inputs, targets, labels = heldout_set(seed=seed, identities=identities, yaws=yaws)
     requested = [EXPRESSIONS[e] for e in labels["expression"]]
@@ -51,14 +44,13 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
     means = mean_faces(identities=range(4 if smoke else int(mean_identities)), yaws=yaws)
     yaw_index = np.searchsorted(np.asarray(yaws, np.float32), labels["yaw"])
     means = means[labels["expression"], yaw_index]
-    scores = {name: ssim(images, targets) for name, images in
-              (("generated", outputs), ("copy_input", inputs), ("mean_face", means))}
-    mean = {name: float(values.mean()) for name, values in scores.items()}
+    scores = shipped_demo.ssim_scores(targets, (("generated", outputs), ("copy_input", inputs), ("mean_face", means)))
+    mean = shipped_demo.mean_scores(scores)
     beats_mean_face = float((scores["generated"] > scores["mean_face"]).mean())
     # Expression read by the shipped photo classifier (never trained on SynthFER) on G's faces
     # and on the exact renders: the same reader for both, so the gap is G's.
-    read = {name: read_rate(images, requested) for name, images in (("generated", outputs), ("exact", targets))}
-    spread = float(np.asarray(outputs).std(axis=0).mean())
+    read = {name: shipped_demo.read_rate(images, requested)
+            for name, images in (("generated", outputs), ("exact", targets))}
     figure = example_figure(out_dir / "expression_pose_faces.png", inputs, outputs, targets, labels,
                             identities=tuple(range(min(2, identities))))
     lines = [
@@ -68,16 +60,8 @@ def demo(out_dir="runs/jpem_generator_demo", smoke=False, identities=6, mean_ide
         f"fer-general reads the requested expression on {read['generated']:.0%} of them "
         f"(on the exact faces {read['exact']:.0%}); figure rows: input, 7 generated, 7 exact",
     ]
-    return {
-        "model": PRESET,
-        "ssim": mean,
-        "beats_mean_face": beats_mean_face,
-        "expression_read_by_fer_general": read,
-        "output_spread": spread,
-        "faces": int(len(inputs)),
-        "seconds": time.time() - started,
-        "figures": [str(figure)],
-        "headline": {"done": f"loaded the shipped {PRESET!r} and re-expressed / re-posed unseen faces "
-                             "(no training)", "lines": lines, "figures": [str(figure)]},
-    }
+    return shipped_demo.result(
+        PRESET, started, figure, f"loaded the shipped {PRESET!r} and re-expressed / re-posed unseen faces (no training)",
+        lines, ssim=mean, beats_mean_face=beats_mean_face, expression_read_by_fer_general=read,
+        output_spread=shipped_demo.output_spread(outputs), faces=int(len(inputs)))
 

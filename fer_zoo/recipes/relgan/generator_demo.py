@@ -11,10 +11,7 @@ judge and the linear probes on f(e) is `python -m fer_zoo.recipes.relgan.synthfe
 (docs/relgan.md).
 """
 
-import pathlib
-import time
 
-import numpy as np
 
 PRESET = "relgan-generator-synthfer"
 
@@ -34,33 +31,26 @@ def demo(out_dir="runs/relgan_generator_demo", smoke=False, identities=6, mean_i
         dict of metrics, the figure path and the demo's `headline`.
     """
     from fer_zoo.data.faceset import EXPRESSIONS
-    from fer_zoo.recipes.gasca.synthfer_gate import ssim
+    from fer_zoo.recipes import shipped_demo
     from fer_zoo.recipes.relgan.synthfer_gate import (
         example_figure,
         heldout_grid,
         mean_faces,
         triplets,
     )
-    from fer_zoo.recipes.shipped_demo import read_rate
-    from fer_zoo.zoo.synthesizer import Synthesizer
 
-    started = time.time()
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started, out_dir, synthesizer = shipped_demo.start(out_dir, PRESET)
     identities = 3 if smoke else int(identities)
-    synthesizer = Synthesizer(PRESET)
     size = int(synthesizer.metadata["input_size"][0])
     targets, sources, truths, labels = triplets(heldout_grid(seed, identities, size, 1))
     outputs = synthesizer.generate(targets, expression_from=sources, cropped=True)
     means = mean_faces(0, range(4 if smoke else int(mean_identities)), size, 1)[labels["expression"]]
-    scores = {name: ssim(images, truths) for name, images in
-              (("generated", outputs), ("copy_target", targets), ("copy_source", sources), ("mean_face", means))}
-    mean = {name: float(values.mean()) for name, values in scores.items()}
-    changed = labels["expression"] != EXPRESSIONS.index("neutral")
-    changed_ssim = {name: float(values[changed].mean()) for name, values in scores.items()}
+    scores = shipped_demo.ssim_scores(truths, (("generated", outputs), ("copy_target", targets),
+                                               ("copy_source", sources), ("mean_face", means)))
+    mean = shipped_demo.mean_scores(scores)
+    changed_ssim = shipped_demo.mean_scores(scores, labels["expression"] != EXPRESSIONS.index("neutral"))
     wanted = [EXPRESSIONS[e] for e in labels["expression"]]
-    read = {name: read_rate(images, wanted) for name, images in (("generated", outputs), ("exact", truths))}
-    spread = float(np.asarray(outputs).std(axis=0).mean())
+    read = {name: shipped_demo.read_rate(images, wanted) for name, images in (("generated", outputs), ("exact", truths))}
     figure = example_figure(out_dir / "reenactment_faces.png", targets, sources, outputs, truths, labels,
                             rows=min(3, identities))
     lines = [
@@ -71,16 +61,8 @@ def demo(out_dir="runs/relgan_generator_demo", smoke=False, identities=6, mean_i
         f"fer-general reads the source's expression on {read['generated']:.0%} of them (on the exact "
         f"faces {read['exact']:.0%}); figure rows: target, 7 reenactments, 7 exact",
     ]
-    return {
-        "model": PRESET,
-        "ssim": mean,
-        "ssim_where_expression_changes": changed_ssim,
-        "expression_read_by_fer_general": read,
-        "output_spread": spread,
-        "faces": int(len(outputs)),
-        "seconds": time.time() - started,
-        "figures": [str(figure)],
-        "headline": {"done": f"loaded the shipped {PRESET!r} and reenacted unseen faces (no training)",
-                     "lines": lines, "figures": [str(figure)]},
-    }
+    return shipped_demo.result(
+        PRESET, started, figure, f"loaded the shipped {PRESET!r} and reenacted unseen faces (no training)", lines,
+        ssim=mean, ssim_where_expression_changes=changed_ssim, expression_read_by_fer_general=read,
+        output_spread=shipped_demo.output_spread(outputs), faces=int(len(outputs)))
 
