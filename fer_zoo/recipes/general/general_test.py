@@ -136,3 +136,34 @@ def test_cnn2a_is_initialised_from_a_gasca2_normaliser_and_trains(tmp_path):
         general_train.build_network("resnet")
     with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
         general_train.initialise_from(network, tmp_path / "missing.weights.h5")
+
+
+def test_distillation_targets_mix_label_and_softened_teacher():
+    labels = np.array([0, 1])
+    teacher = np.array([[0.1, 0.9], [0.5, 0.5]], np.float32)
+    targets = general_train.distillation_targets(labels, teacher, weight=0.5, temperature=1.0, num_classes=2)
+    np.testing.assert_allclose(targets, [[0.55, 0.45], [0.25, 0.75]], atol=1e-6)
+    np.testing.assert_allclose(targets.sum(-1), 1.0, atol=1e-6)
+    # T > 1 softens: the teacher's 0.1 / 0.9 becomes 0.25 / 0.75 at T = 2.
+    soft = general_train.distillation_targets(labels[:1], teacher[:1], weight=1.0, temperature=2.0, num_classes=2)
+    np.testing.assert_allclose(soft, [[0.25, 0.75]], atol=1e-6)
+    np.testing.assert_array_equal(general_train.distillation_targets(labels, None, 0.0, 2.0, num_classes=2),
+                                  np.eye(2, dtype=np.float32))
+    with pytest.raises(ValueError, match="distill_weight"):
+        general_train.distillation_targets(labels, teacher, weight=1.5, temperature=2.0, num_classes=2)
+
+
+def test_fit_distils_from_a_teacher(tmp_path):
+    _tiny_data(tmp_path)
+    teacher = general_train.build_network("general")
+    teacher.save_weights(str(tmp_path / "teacher.weights.h5"))
+    summary = general_train.fit(tmp_path, tmp_path / "run", epochs=1, precision="float32", heldout_identities=(1,),
+                                batch_size=8, architecture="cnn2a", teacher=tmp_path / "teacher.weights.h5",
+                                distill_weight=0.7)
+    assert summary["teacher"].endswith("teacher.weights.h5")
+    assert 0.0 <= summary["teacher_train_accuracy"] <= 1.0
+    # Half a request is an error, not a silent plain run.
+    with pytest.raises(ValueError, match="teacher"):
+        general_train.fit(tmp_path, tmp_path / "run2", epochs=1, architecture="cnn2a", distill_weight=0.7)
+    with pytest.raises(FileNotFoundError, match="nowhere.weights.h5"):
+        general_train.load_teacher(tmp_path / "nowhere.weights.h5")

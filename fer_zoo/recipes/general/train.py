@@ -53,6 +53,11 @@ DEFAULTS = {
     # Class weights (n_max / n_c) ** power: 0.5 lifts FER2013's rare disgust without
     # swamping the common classes.
     "class_weight_power": 0.5,
+    # Knowledge distillation (with `fit(teacher=...)`): each training target is
+    # (1 - distill_weight) x the one-hot label + distill_weight x the teacher's flip-averaged
+    # probabilities on the un-augmented face, sharpened or softened as p ** (1 / T), renormalised.
+    "distill_weight": 0.0,
+    "distill_temperature": 2.0,
 }
 
 # Networks `fit` can train on this data: the zoo's own VGG-style net, or the GASCA paper's CNN2a
@@ -200,11 +205,11 @@ def class_weights(labels, power, num_classes=7):
     return (weights / (weights[labels].mean())).astype(np.float32)
 
 
-def _dataset(images, labels, weights, batch_size, seed, augment):
+def _dataset(images, targets, weights, batch_size, seed, augment):
+    """Shuffled, augmented batches of `(image, target distribution, sample weight)`."""
     import tensorflow as tf
 
-    one_hot = np.eye(len(EXPRESSIONS), dtype=np.float32)[labels]
-    data = tf.data.Dataset.from_tensor_slices((images, one_hot, weights))
+    data = tf.data.Dataset.from_tensor_slices((images, targets.astype(np.float32), weights))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
         pipeline = augmenter(seed)
@@ -219,6 +224,34 @@ def predict(model, images, flip=True, batch_size=512):
     if flip:
         probabilities = 0.5 * (probabilities + model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0))
     return probabilities
+
+
+def load_teacher(path):
+    """A trained classifier to distil from: a `.keras` model, or the `.weights.h5` of the
+    `"general"` network (fer-general's preset file, or a `fit` run's `final.weights.h5`)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"teacher {path} does not exist")
+    if path.suffix == ".keras":
+        return keras.saving.load_model(path, compile=False)
+    if not path.name.endswith(".weights.h5"):
+        raise ValueError(f"teacher {path}: expected a .keras model or the .weights.h5 of the 'general' network")
+    teacher = build_network("general")
+    teacher.load_weights(str(path))
+    return teacher
+
+
+def distillation_targets(labels, teacher_probabilities, weight, temperature, num_classes=len(EXPRESSIONS)):
+    """`(1 - weight) * one_hot(labels) + weight * softened teacher`, rows summing to 1; the
+    teacher's probabilities are raised to `1 / temperature` and renormalised (T > 1 softens)."""
+    one_hot = np.eye(num_classes, dtype=np.float32)[labels]
+    if not weight:
+        return one_hot
+    if not 0.0 < weight <= 1.0 or temperature <= 0:
+        raise ValueError(f"distill_weight={weight} must be in (0, 1] and distill_temperature={temperature} > 0")
+    soft = np.power(np.clip(teacher_probabilities, 1e-8, 1.0), 1.0 / temperature)
+    soft = soft / soft.sum(-1, keepdims=True)
+    return ((1.0 - weight) * one_hot + weight * soft).astype(np.float32)
 
 
 def accuracy_report(probabilities, labels, groups=None):
@@ -251,7 +284,7 @@ class _Log(keras.callbacks.Callback):
 
 
 def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_identities=HELDOUT_IDENTITIES,
-        verbose=0, architecture="general", init=None, **overrides):
+        verbose=0, architecture="general", init=None, teacher=None, **overrides):
     """Trains `fer-general` and measures it; see the module docstring.
 
     Args:
@@ -265,6 +298,8 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
         architecture: `"general"` (fer-general's network) or `"cnn2a"` (GASCA's CNN2a).
         init: optional pre-trained weights whose matching layers initialise the network (see
             `initialise_from`; e.g. a GASCA2 run's `normalizer.weights.h5`).
+        teacher: optional classifier to distil from (`load_teacher`: `.keras`, or the
+            `.weights.h5` of the "general" network); needs `distill_weight` > 0.
         **overrides: any key of `DEFAULTS`.
 
     Returns:
@@ -287,6 +322,16 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     labels = np.concatenate([fer_train.labels["expression"]]
                             + [kdef_train.labels["expression"]] * int(config["kdef_repeat"])).astype(int)
     weights = class_weights(labels, config["class_weight_power"])[labels]
+    if bool(teacher) != bool(config["distill_weight"]):
+        raise ValueError("distillation needs both a teacher and distill_weight > 0 "
+                         f"(teacher={teacher!r}, distill_weight={config['distill_weight']})")
+    teacher_probabilities = None
+    if teacher:
+        teacher_model = load_teacher(teacher)
+        teacher_probabilities = predict(teacher_model, images)
+        del teacher_model
+    targets = distillation_targets(labels, teacher_probabilities, config["distill_weight"],
+                                   config["distill_temperature"])
     steps = -(-len(images) // int(config["batch_size"]))
     model = build_network(architecture)
     initialised = initialise_from(model, init) if init else []
@@ -306,7 +351,7 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
               f"initialised from {init}: {initialised}", file=log, flush=True)
         started = time.time()
         model.fit(
-            _dataset(images, labels, weights, int(config["batch_size"]), seed, augment=True),
+            _dataset(images, targets, weights, int(config["batch_size"]), seed, augment=True),
             epochs=int(config["epochs"]),
             validation_data=(fer_test.images, val_one_hot),
             callbacks=[
@@ -320,6 +365,9 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     model.save_weights(str(out_dir / "final.weights.h5"))
     summary = {
         "config": config, "architecture": architecture, "init": str(init) if init else None,
+        "teacher": str(teacher) if teacher else None,
+        "teacher_train_accuracy": None if teacher_probabilities is None
+        else round(float((teacher_probabilities.argmax(-1) == labels).mean()), 4),
         "initialised_layers": initialised, "seed": seed, "precision": str(policy), "train_seconds": round(seconds, 1),
         "train_faces": int(len(images)), "heldout_identities": list(heldout_identities),
     }
@@ -349,6 +397,8 @@ def main(argv=None):
     f.add_argument("--architecture", default="general", choices=ARCHITECTURES)
     f.add_argument("--init", default=None, help="pre-trained weights whose matching layers initialise "
                    "the network (.keras, or a GASCA run's normalizer.weights.h5)")
+    f.add_argument("--teacher", default=None, help="classifier to distil from (.keras, or the .weights.h5 "
+                   "of the 'general' network, e.g. fer-general's); with --set distill_weight=W")
     f.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DEFAULTS")
     args = parser.parse_args(argv)
     if args.command == "prepare":
@@ -359,7 +409,7 @@ def main(argv=None):
         key, _, value = item.partition("=")
         overrides[key] = type(DEFAULTS[key])(value) if key in DEFAULTS else value
     summary = fit(args.data, args.out, epochs=args.epochs, precision=args.precision, seed=args.seed,
-                  architecture=args.architecture, init=args.init, **overrides)
+                  architecture=args.architecture, init=args.init, teacher=args.teacher, **overrides)
     for key in ("fer2013_publictest_plain", "fer2013_publictest_flip", "kdef_heldout_plain", "kdef_heldout_flip"):
         print(f"{key}: {summary[key]['accuracy']:.4f} ({summary[key]['n']} faces)")
     print(f"all numbers: {pathlib.Path(args.out) / 'summary.json'}")
