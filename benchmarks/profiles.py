@@ -10,6 +10,10 @@ python -m benchmarks.profiles --photos 12 --out /tmp/profiles
 ```
 Writes `OUT/profiles.json` and `OUT/profiles.md` (per yaw: heads, found, recall, false positives,
 ms per photo) and `OUT/profiles_example.png` (one photo per yaw with the boxes drawn).
+
+`--mtcnn` also measures the MTCNN detector of the `mtcnn` pip package (weights inside its wheel;
+`pip install mtcnn` — not a fer_zoo dependency) on the same photos, at its default thresholds
+and at 0.5 for all three stages, so the detector choice in docs/profiles.md can be re-checked.
 """
 
 import argparse
@@ -101,6 +105,36 @@ def measure(preprocessor, photos_per_yaw=12, faces=3, seed=0, yaws=YAWS):
     return rows, examples
 
 
+MTCNN_SETTINGS = {
+    "mtcnn (default thresholds)": {},
+    "mtcnn (thresholds 0.5)": {"threshold_pnet": 0.5, "threshold_rnet": 0.5, "threshold_onet": 0.5},
+}
+
+
+class MTCNNDetector:
+    """The `mtcnn` package's detector behind `measure`'s interface (`process(photo)` -> objects
+    with a `box`)."""
+
+    def __init__(self, model, **thresholds):
+        self.model, self.thresholds = model, thresholds
+
+    def process(self, photo):
+        import types
+
+        faces = self.model.detect_faces(np.ascontiguousarray(photo), **self.thresholds)
+        return [types.SimpleNamespace(box=tuple(face["box"]), score=face["confidence"]) for face in faces]
+
+
+def mtcnn_detectors():
+    """`{name: MTCNNDetector}` for `MTCNN_SETTINGS`; a clear error without the package."""
+    try:
+        from mtcnn import MTCNN
+    except ImportError as error:
+        raise SystemExit(f"--mtcnn needs the `mtcnn` package (pip install mtcnn): {error}") from error
+    model = MTCNN(device="CPU:0")
+    return {name: MTCNNDetector(model, **settings) for name, settings in MTCNN_SETTINGS.items()}
+
+
 def example_sheet(examples, path):
     import cv2
 
@@ -124,20 +158,32 @@ def main(argv=None):
     parser.add_argument("--photos", type=int, default=12, help="photos per yaw")
     parser.add_argument("--faces", type=int, default=3, help="heads per photo")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mtcnn", action="store_true", help="also measure the `mtcnn` package's detector")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     from fer_zoo.zoo.recognizer import Recognizer
 
     detector = Recognizer(args.preset).detector
+    others = mtcnn_detectors() if args.mtcnn else {}
+    warm_up = clutter(np.random.default_rng(999))  # first calls build graphs / load cascades: not timed
+    for each in (detector, *others.values()):
+        each.process(warm_up)
     rows, examples = measure(detector, args.photos, args.faces, args.seed)
+    # Same seed, so the same photos, for every other detector.
+    compared = {name: measure(other, args.photos, args.faces, args.seed)[0] for name, other in others.items()}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(["yaw", "heads", "found", "recall", "false positives", "ms / photo"],
-                           [[f"{r['yaw']:+d}", r["heads"], r["found"], fmt(100 * r["recall"]) + " %",
-                             r["false_positives"], fmt(r["ms_per_photo"])] for r in rows])
+    tables = []
+    for name, results in {f"fer_zoo ({args.preset})": rows, **compared}.items():
+        tables.append(f"**{name}**\n\n" + markdown_table(
+            ["yaw", "heads", "found", "recall", "false positives", "ms / photo"],
+            [[f"{r['yaw']:+d}", r["heads"], r["found"], fmt(100 * r["recall"]) + " %", r["false_positives"],
+              fmt(r["ms_per_photo"])] for r in results]))
+    table = "\n\n".join(tables)
     (out / "profiles.md").write_text(table + "\n")
     (out / "profiles.json").write_text(json.dumps({"machine": machine_info(), "args": vars(args),
-                                                   "detector": detector.get_config(), "results": rows}, indent=2))
+                                                   "detector": detector.get_config(), "results": rows,
+                                                   "compared": compared}, indent=2))
     example_sheet(examples, out / "profiles_example.png")
     print(table)
 
