@@ -377,3 +377,32 @@ def build_normalizer(name="gasca2_normalizer", **config):
     nets = GASCANetworks(**config)
     generator = nets.stacked_generator()
     return keras.Model(generator.inputs, generator.outputs, name=name)
+
+
+def build_expression_critic(image_size=(64, 64), channels=1, num_classes=7, widths=(16, 32, 64, 96),
+                            name="expression_critic"):
+    """A small expression classifier that scores the normaliser's outputs during its stacked-G
+    fine-tune (`expression_critic_weight`; not in the paper: JPEM's C_exp plays the same part).
+
+    Strided convolutions with leaky ReLUs and no batch norm (so it behaves the same on a batch
+    of generated faces as on real ones), global average pooling, softmax. Deliberately unlike
+    the evaluation judge (`fer_zoo.evaluation.judge`: conv-BN-ReLU-maxpool), so a normaliser
+    tuned against this critic is not tuned against the judge's particular features.
+
+    Args:
+        image_size: `(H, W)` or int, the normaliser's image size.
+        channels: image channels.
+        num_classes: expressions.
+        widths: filters of the stride-2 convolutions.
+        name: model name.
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    inputs = keras.Input((*size, channels), name="image")
+    x = inputs
+    for i, width in enumerate(widths):
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"critic_conv{i}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"critic_act{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="critic_gap")(x)
+    x = keras.layers.Dropout(0.2, name="critic_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="expression")(x)
+    return keras.Model(inputs, outputs, name=name)

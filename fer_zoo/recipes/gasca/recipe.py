@@ -57,6 +57,13 @@ class AdversarialAutoencoder(AdversarialRecipe):
         reconstruction_weights: optional per-element weights (an array broadcastable to one
             target, e.g. `(H, W, C)` with mean 1): the loss is then the mean of
             `weights * |x_mu - y|` (or squared), on the same scale as the plain mean.
+        expression_critic: optional frozen functional `keras.Model` image -> softmax over
+            expressions (`models.build_expression_critic`, trained beforehand on the training
+            faces). With it the data are `(x_phi, x_mu, expression)` and G's loss gains
+            `expression_weight * CE(critic(G(x_phi)), expression)` (per-image mean
+            cross-entropy), logged as `expression_loss` / `expression_accuracy`. Not in the
+            paper: a per-pixel loss averages a harsh-lit side view's expression away.
+        expression_weight: float, weight of that term.
         seed: int, seed of the recipe's random generator.
         **kwargs: forwarded to `AdversarialRecipe` / `keras.Model`.
 
@@ -88,10 +95,16 @@ class AdversarialAutoencoder(AdversarialRecipe):
         train_discriminator=True,
         reconstruction_norm="l1",
         reconstruction_weights=None,
+        expression_critic=None,
+        expression_weight=0.0,
         seed=None,
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
+        if expression_critic is not None:
+            expression_critic.trainable = False
+        self.expression_critic = expression_critic
+        self.expression_weight = float(expression_weight)
         self.reconstruction_weights = None if reconstruction_weights is None else \
             ops.convert_to_tensor(reconstruction_weights, "float32")
         if reconstruction_norm not in ("l1", "l2"):
@@ -113,6 +126,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
         for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake",
                      "output_std", "target_std"):
             self.add_tracker(name)
+        if expression_critic is not None:
+            self.add_tracker("expression_loss")
+            self.add_tracker("expression_accuracy")
         self.built = True
 
     def call(self, inputs, training=False):
@@ -124,6 +140,24 @@ class AdversarialAutoencoder(AdversarialRecipe):
         if name == "d":
             return self.discriminator.trainable_variables
         raise ValueError(f"Unknown optimizer {name!r}.")
+
+    def _add_expression_term(self, g_loss, reconstruction, expressions):
+        """`g_loss` plus `expression_weight` x the frozen critic's per-image mean cross-entropy
+        on G's outputs, and the term's tracker values (none without a critic)."""
+        if expressions is None:
+            return g_loss, {}
+        probabilities = ops.cast(self.expression_critic(reconstruction, training=False), "float32")
+        labels = ops.cast(ops.reshape(expressions, (-1,)), "int32")
+        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
+        accuracy = ops.mean(ops.cast(ops.argmax(probabilities, axis=-1) == labels, "float32"))
+        return g_loss + self.expression_weight * loss, {"expression_loss": loss, "expression_accuracy": accuracy}
+
+    def _unpack(self, data):
+        if self.expression_critic is None:
+            return data[0], data[1], None
+        if len(data) < 3:
+            raise ValueError("AdversarialAutoencoder with an expression_critic needs (x_phi, x_mu, expression) data.")
+        return data[0], data[1], data[2]
 
     def _reconstruction_losses(self, x_phi, x_mu, training):
         reconstruction = self.generator(x_phi, training=training)
@@ -137,15 +171,17 @@ class AdversarialAutoencoder(AdversarialRecipe):
         return reconstruction, reconstruction_loss, minimax_loss, fake_logits
 
     def train_step(self, data):
-        x_phi, x_mu = data[0], data[1]
+        x_phi, x_mu, expressions = self._unpack(data)
         if self.train_generator:
             with tf.GradientTape() as tape:
                 reconstruction, reconstruction_loss, minimax_loss, _ = self._reconstruction_losses(x_phi, x_mu, True)
-                g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
+                g_loss, expression_terms = self._add_expression_term(
+                    reconstruction_loss + self.adversarial_weight * minimax_loss, reconstruction, expressions)
             optimizer_step(tape, g_loss, self.generator.trainable_variables, self.g_optimizer)
         else:
             reconstruction, reconstruction_loss, minimax_loss, _ = self._reconstruction_losses(x_phi, x_mu, False)
-            g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
+            g_loss, expression_terms = self._add_expression_term(
+                reconstruction_loss + self.adversarial_weight * minimax_loss, reconstruction, expressions)
         reconstruction = ops.stop_gradient(reconstruction)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(x_mu, training=self.train_discriminator)
@@ -153,17 +189,20 @@ class AdversarialAutoencoder(AdversarialRecipe):
             d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
         if self.train_discriminator:
             optimizer_step(tape, d_loss, self.discriminator.trainable_variables, self.d_optimizer)
-        return self.update_trackers(self._metric_values(
-            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu))
+        return self.update_trackers({**self._metric_values(
+            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu),
+            **expression_terms})
 
     def test_step(self, data):
-        x_phi, x_mu = data[0], data[1]
+        x_phi, x_mu, expressions = self._unpack(data)
         reconstruction, reconstruction_loss, minimax_loss, fake_logits = self._reconstruction_losses(x_phi, x_mu, False)
         real_logits = self.discriminator(x_mu, training=False)
         d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
-        g_loss = reconstruction_loss + self.adversarial_weight * minimax_loss
-        return self.update_trackers(self._metric_values(
-            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu))
+        g_loss, expression_terms = self._add_expression_term(
+            reconstruction_loss + self.adversarial_weight * minimax_loss, reconstruction, expressions)
+        return self.update_trackers({**self._metric_values(
+            g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu),
+            **expression_terms})
 
     @staticmethod
     def _spread(batch):
@@ -200,6 +239,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
                 "reconstruction_norm": self.reconstruction_norm,
                 "reconstruction_weights": None if self.reconstruction_weights is None
                 else ops.convert_to_numpy(self.reconstruction_weights).tolist(),
+                "expression_critic": None if self.expression_critic is None
+                else keras.saving.serialize_keras_object(self.expression_critic),
+                "expression_weight": self.expression_weight,
                 "seed": self.seed,
             }
         )
@@ -210,6 +252,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
         config = dict(config)
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        if config.get("expression_critic") is not None:
+            config["expression_critic"] = keras.saving.deserialize_keras_object(config["expression_critic"])
         return cls(**config)
 
 

@@ -34,6 +34,8 @@ class SynthFER64Test(TestCase):
         stages = list(summary["stage_seconds"])
         self.assertLess(stages.index("layer2_finetune_d"), stages.index("layer2_finetune_g"))
         for name, final in summary["stages"].items():
+            if name == "expression_critic":  # a classifier stage (its own test below)
+                continue
             for key in ("reconstruction_loss", "minimax_loss", "d_loss", "output_std", "target_std"):
                 self.assertIn(key, final, f"{name} does not log {key}")
             if not name.endswith("_finetune_d"):
@@ -84,7 +86,58 @@ class SynthFER64Test(TestCase):
                             callbacks=[budget])
         self.assertEqual(len(history.history["loss"]), 1)
         self.assertEqual(budget.stopped_at, 0)
-        self.assertEqual(resolve_config("synthfer64")["time_budget_minutes"], 50)
+        self.assertEqual(resolve_config("synthfer64")["time_budget_minutes"], 58)
+
+    def test_expression_critic_stage_and_term(self):
+        out = self.get_temp_dir()
+        summary = train("synthetic", out_dir=out, config="synthfer64", variant="gasca2",
+                        synthetic={**TINY["synthetic"], "cache_dir": f"{out}/cache"},
+                        expression_critic_weight=0.5, expression_critic_epochs=1,
+                        **{k: v for k, v in TINY.items() if k != "synthetic"})
+        stages = list(summary["stage_seconds"])
+        # The critic is trained before any stacked-G fine-tune uses it.
+        self.assertLess(stages.index("expression_critic"), stages.index("layer2_finetune_g"))
+        self.assertIn("val_accuracy", summary["expression_critic"])
+        for name in ("layer2_finetune_g", "layer4_finetune_g"):
+            self.assertIn("expression_loss", summary["stages"][name])
+            self.assertIn("val_expression_accuracy", summary["stages"][name])
+        # The stacked D's fine-tune is not shaped by the critic.
+        self.assertNotIn("expression_loss", summary["stages"]["layer2_finetune_d"])
+
+    def test_expression_term_pulls_outputs_towards_the_label(self):
+        import keras
+
+        from fer_zoo.recipes.gasca.models import build_expression_critic
+        from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder
+
+        import tensorflow as tf
+
+        cfg = resolve_config("synthfer64", model=TINY["model"])
+        rng = np.random.default_rng(0)
+        x = rng.uniform(-1, 1, (16, 64, 64, 1)).astype(np.float32)
+        labels = np.full(16, 3, np.int32)
+
+        def class_3_probability_after_training(weight):
+            """p(class 3) the frozen critic gives G's outputs after 30 steps with the term at `weight`."""
+            keras.utils.set_random_seed(0)
+            nets = GASCANetworks(**cfg["model"])
+            critic = build_expression_critic((64, 64), 1, 7, widths=(4, 8))
+            before = critic.get_weights()
+            stage = AdversarialAutoencoder(nets.stacked_generator(2), nets.stacked_discriminator(2),
+                                           adversarial_weight=0.0, expression_critic=critic, expression_weight=weight,
+                                           train_discriminator=False, seed=0)
+            stage.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.SGD(1e-3))
+            stage.fit(tf.data.Dataset.from_tensor_slices((x, x, labels)).batch(16), epochs=30, verbose=0)
+            for a, b in zip(before, critic.get_weights()):
+                self.assertAllClose(a, b)  # the critic stays frozen
+            with self.assertRaisesRegex(ValueError, "x_phi, x_mu, expression"):
+                stage.train_step((x, x))
+            return float(np.mean(np.asarray(critic(stage.generator(x), training=False))[:, 3]))
+
+        # Same seed, same steps: with the term G's outputs move towards what the critic reads
+        # as the label; without it (weight 0, reconstruction only) they do not.
+        self.assertGreater(class_3_probability_after_training(100.0),
+                           class_3_probability_after_training(0.0) + 0.02)
 
     @staticmethod
     def out_path(out):
