@@ -86,7 +86,7 @@ class SynthFER64Test(TestCase):
                             callbacks=[budget])
         self.assertEqual(len(history.history["loss"]), 1)
         self.assertEqual(budget.stopped_at, 0)
-        self.assertEqual(resolve_config("synthfer64")["time_budget_minutes"], 58)
+        self.assertEqual(resolve_config("synthfer64")["time_budget_minutes"], 50)
 
     def test_expression_critic_stage_and_term(self):
         out = self.get_temp_dir()
