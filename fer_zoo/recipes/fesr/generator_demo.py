@@ -10,7 +10,6 @@ at full intensity and of the exact renders. The full gate with the SynthFER expr
 the intensity rank correlation is `python -m fer_zoo.recipes.fesr.synthfer_gate` (docs/fesr.md).
 """
 
-
 import numpy as np
 
 PRESET = "fesr-generator-synthfer"

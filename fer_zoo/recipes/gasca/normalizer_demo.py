@@ -8,8 +8,6 @@ identities; it is told the expression, so it is a strong baseline). The full gat
 expression judge is `python -m fer_zoo.recipes.gasca.synthfer_gate` (docs/gasca.md).
 """
 
-
-
 PRESET = "gasca2-normalizer-synthfer"
 
 

@@ -106,11 +106,10 @@ class SynthFER64Test(TestCase):
 
     def test_expression_term_pulls_outputs_towards_the_label(self):
         import keras
+        import tensorflow as tf
 
         from fer_zoo.recipes.gasca.models import build_expression_critic
         from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder
-
-        import tensorflow as tf
 
         cfg = resolve_config("synthfer64", model=TINY["model"])
         rng = np.random.default_rng(0)

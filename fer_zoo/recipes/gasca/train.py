@@ -34,7 +34,12 @@ import tensorflow as tf
 from fer_zoo.data.augment import get_augmentation
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
 from fer_zoo.recipes.gasca import pairs
-from fer_zoo.recipes.gasca.models import PAPER_MODEL_CONFIG, GASCANetworks, build_expression_critic, model_config
+from fer_zoo.recipes.gasca.models import (
+    PAPER_MODEL_CONFIG,
+    GASCANetworks,
+    build_expression_critic,
+    model_config,
+)
 from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder, ClassifierFineTune
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
@@ -725,12 +730,12 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
     critic = None
     if cfg["pretrain"] and cfg.get("expression_critic_weight") and "expression" in train_set.labels:
         began = time.time()
-        critic = train_expression_critic(runner, cfg, strategy, train_inputs, train_set.labels["expression"][train_source],
-                                         val_inputs, val_set.labels["expression"][val_source])
+        trained = train_expression_critic(runner, cfg, strategy, train_inputs, train_set.labels["expression"][train_source],
+                                          val_inputs, val_set.labels["expression"][val_source])
         stage_seconds["expression_critic"] = round(time.time() - began, 1)
-        stages["expression_critic"] = critic.history
-        summary["expression_critic"] = critic.report
-        critic = critic.model
+        stages["expression_critic"] = trained.history
+        summary["expression_critic"] = trained.report
+        critic = trained.model
 
     def expressions_of(subset, source, rows):
         """Expression labels of the input rows (for the critic's term), or None without a critic."""

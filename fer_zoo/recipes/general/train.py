@@ -241,10 +241,11 @@ def load_teacher(path):
     return teacher
 
 
-def distillation_targets(labels, teacher_probabilities, weight, temperature, num_classes=len(EXPRESSIONS)):
+def distillation_targets(labels, teacher_probabilities, weight, temperature, num_classes=None):
     """`(1 - weight) * one_hot(labels) + weight * softened teacher`, rows summing to 1; the
-    teacher's probabilities are raised to `1 / temperature` and renormalised (T > 1 softens)."""
-    one_hot = np.eye(num_classes, dtype=np.float32)[labels]
+    teacher's probabilities are raised to `1 / temperature` and renormalised (T > 1 softens).
+    `num_classes` defaults to the 7 expressions."""
+    one_hot = np.eye(num_classes or len(EXPRESSIONS), dtype=np.float32)[labels]
     if not weight:
         return one_hot
     if not 0.0 < weight <= 1.0 or temperature <= 0:
@@ -327,9 +328,10 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
                          f"(teacher={teacher!r}, distill_weight={config['distill_weight']})")
     teacher_probabilities = None
     if teacher:
-        teacher_model = load_teacher(teacher)
-        teacher_probabilities = predict(teacher_model, images)
-        del teacher_model
+        # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
+        unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
+        teacher_probabilities = np.concatenate(
+            [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"]))
     targets = distillation_targets(labels, teacher_probabilities, config["distill_weight"],
                                    config["distill_temperature"])
     steps = -(-len(images) // int(config["batch_size"]))

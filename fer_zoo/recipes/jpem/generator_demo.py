@@ -11,7 +11,6 @@ The full gate with the SynthFER expression judge is `python -m fer_zoo.recipes.j
 (docs/jpem.md).
 """
 
-
 import numpy as np
 
 PRESET = "jpem-generator-synthfer"

@@ -11,8 +11,6 @@ judge and the linear probes on f(e) is `python -m fer_zoo.recipes.relgan.synthfe
 (docs/relgan.md).
 """
 
-
-
 PRESET = "relgan-generator-synthfer"
 
 
