@@ -66,6 +66,10 @@ CONFIGS = {
         # True: every ratio's classifier gets as many steps as the largest ratio's (epochs
         # scaled by (1 + max R) / (1 + R)), separating "more data" from "more updates".
         "match_classifier_steps": False,
+        # Seeds of the classifier stages: each ratio's C_exp is trained once per seed (same GAN
+        # stage, same split), so 0N vs 5N is reported as mean +- std. The first seed's model is
+        # `classifier_<R>N.keras`; later seeds' stages and files get a `_s<seed>` suffix.
+        "classifier_seeds": None,
         "test_fraction": 0.2,
         "synthetic": {"identities": 15, "yaws": (-30.0, 0.0, 30.0), "seed": 0},
         "backup_every": 200,
@@ -153,6 +157,22 @@ CONFIGS["synthfer64"] = {
     "monitor_gradients": 16,
     "validation": True,
     "backup_every": 200,
+}
+
+# KDEF at 64 px grey, five poses: the `synthfer64` networks and losses on the faces
+# `fer_zoo.Recognizer` crops from KDEF photos (preset `jpem`, docs/jpem.md "KDEF 64 px"). 48
+# training identities (the other presets' split); the GAN stage is bounded by wall time, then
+# C_exp 0N (steps matched) and 5N, three seeds each.
+CONFIGS["kdef64"] = {
+    **copy.deepcopy(CONFIGS["synthfer64"]),
+    "poses": (-90.0, -45.0, 0.0, 45.0, 90.0),
+    "synthetic": copy.deepcopy(CONFIGS["small"]["synthetic"]),
+    "test_fraction": 0.2,
+    "time_budget_minutes": 30,
+    "generated_ratio": [0, 5],
+    "match_classifier_steps": True,
+    "classifier_epochs": 6,
+    "classifier_seeds": [0, 1, 2],
 }
 
 
@@ -418,12 +438,19 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     generated = None
     if any(r > 0 for r in ratios):
         generated = _generated_pool(out_dir, generator, train_faces.images, num_expressions, num_poses)
-    for r in ratios:
+    seeds = list(cfg["classifier_seeds"] or [cfg["seed"]])
+    for r, seed in ((r, seed) for r in ratios for seed in seeds):
         name = _ratio_name(r)
         epochs = cfg["classifier_epochs"]
         if cfg["match_classifier_steps"] and r < max(ratios):
             epochs = int(round(epochs * (1 + max(ratios)) / (1 + r)))
             name += "_matched"
+        if seed != seeds[0]:
+            name += f"_s{seed}"
+        # Each seed its own initialisation and batch order (the first seed continues the
+        # process's seeded state, as before seeds existed).
+        if len(seeds) > 1:
+            keras.utils.set_random_seed(seed)
         with strategy.scope():
             classifier = models.build_classifier(
                 **models.classifier_config(cfg["networks"], channels=cfg["channels"], num_expressions=num_expressions,
@@ -438,7 +465,7 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
             classifier.optimizer.build(classifier.trainable_variables)
         mixed = jpem_data.MixedGeneratedFaces(
             train_faces.images, train_faces.labels["expression"], generated if r > 0 else None, ratio=r,
-            batch_size=cfg["batch_size"], seed=cfg["seed"],
+            batch_size=cfg["batch_size"], seed=seed,
         )
         history = runner.fit(f"classifier_{name}", classifier, mixed, epochs=epochs)
         path = out_dir / f"classifier_{name}.keras"
@@ -449,7 +476,10 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         result["epoch_counts"] = mixed.epoch_counts()
         result["epochs"] = epochs
         result["steps"] = epochs * len(mixed)
+        result["seed"] = seed
         metrics["classifier"][name] = result
+    if len(seeds) > 1:
+        metrics["classifier_over_seeds"] = _over_seeds(metrics["classifier"], ratios, seeds, cfg)
 
     summary = {
         "recipe": "jpem",
@@ -485,6 +515,20 @@ class TermGradientMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self.recipe.term_gradient_norms(self.batch))
+
+
+def _over_seeds(results, ratios, seeds, cfg):
+    """Mean and std (ddof 1) over the classifier seeds of each ratio: overall and per pose."""
+    out = {}
+    for r in ratios:
+        name = _ratio_name(r) + ("_matched" if cfg["match_classifier_steps"] and r < max(ratios) else "")
+        runs = [results[name if s == seeds[0] else f"{name}_s{s}"] for s in seeds]
+        summary = {"accuracy": [run["accuracy"] for run in runs]}
+        for pose in runs[0]["per_pose"]:
+            summary[f"pose {pose}"] = [run["per_pose"][pose] for run in runs]
+        out[name] = {key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
+                     for key, v in summary.items()}
+    return out
 
 
 def _steps_run(history, steps_per_epoch, budget):

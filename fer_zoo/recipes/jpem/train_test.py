@@ -53,6 +53,27 @@ class JPEMTrainTest(TestCase):
         self.assertEqual(again["metrics"]["gan"], metrics["gan"])
         self.assertAllClose(again["metrics"]["classifier"]["1N"]["accuracy"], metrics["classifier"]["1N"]["accuracy"])
 
+    def test_classifier_seeds_train_one_model_each_and_report_mean_std(self):
+        import keras
+
+        out = os.path.join(self.get_temp_dir(), "seeds")
+        summary = jpem_train.train(toy_faces(), out_dir=out, generated_ratio=[0, 1],
+                                   **{**TINY_RUN, "classifier_seeds": [0, 1], "match_classifier_steps": True})
+        results = summary["metrics"]["classifier"]
+        self.assertEqual(set(results), {"0N_matched", "0N_matched_s1", "1N", "1N_s1"})
+        self.assertEqual([results[k]["seed"] for k in ("1N", "1N_s1")], [0, 1])
+        self.assertEqual(results["0N_matched_s1"]["steps"], results["1N_s1"]["steps"])
+        # The seeds differ in initialisation, so their trained weights differ.
+        first, second = (keras.saving.load_model(summary["artifacts"][k], safe_mode=True) for k in ("classifier_1N", "classifier_1N_s1"))
+        self.assertGreater(float(np.abs(first.get_weights()[0] - second.get_weights()[0]).mean()), 1e-4)
+        over = summary["metrics"]["classifier_over_seeds"]
+        self.assertEqual(set(over), {"0N_matched", "1N"})
+        values = [results["1N"]["accuracy"], results["1N_s1"]["accuracy"]]
+        self.assertAllClose(over["1N"]["accuracy"]["values"], values)
+        self.assertAllClose(over["1N"]["accuracy"]["mean"], np.mean(values))
+        self.assertAllClose(over["1N"]["accuracy"]["std"], np.std(values, ddof=1))
+        self.assertEqual(set(over["1N"]), {"accuracy", "pose -45", "pose 0", "pose 45"})
+
     def test_short_run_depends_on_input_and_logs_monitors(self):
         import keras
 

@@ -399,8 +399,15 @@ def cnn_baseline(
     name="cnn_baseline",
     **kwargs,
 ):
-    """The paper's CNN baseline: the G_es architecture + one FC layer, trained end to end."""
-    encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm)
+    """The paper's CNN baseline: the G_es architecture + one FC layer, trained end to end.
+
+    `kwargs` may hold the rest of a network config (`downsample`, `blocks`, `kernel_init`,
+    `expression_activation`, `expression_norm`, ...): they shape the encoder exactly as G_es's,
+    so the baseline is the same architecture as the recipe's classifier trunk; other keys are
+    ignored."""
+    options = {k: kwargs[k] for k in ("downsample", "blocks", "kernel_init", "expression_activation",
+                                      "expression_norm") if k in kwargs}
+    encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm, **options)
     image = keras.Input(encoder.input.shape[1:], name="image")
     probs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="expression")(
         encoder(image)

@@ -86,6 +86,16 @@ class RelganModelsTest(TestCase):
         probs = restored.predict(x, verbose=0)
         self.assertAllClose(probs.sum(axis=1), np.ones(3), atol=1e-5)
 
+    def test_cnn_baseline_has_the_encoder_architecture_of_its_config(self):
+        # The 64 px config's G_es has four strided blocks and a tanh code; the baseline must
+        # match it layer for layer (it once built the paper's five pooled blocks and failed).
+        config = {**models.NETWORK_CONFIGS["synthfer64"], "encoder_filters": (4, 4, 8, 8)}
+        baseline = models.cnn_baseline(num_classes=7, **config)
+        encoder = models.expression_encoder(**config)
+        shapes = [w.shape for w in baseline.get_layer("expression_encoder").weights]
+        self.assertEqual(shapes, [w.shape for w in encoder.weights])
+        self.assertEqual(baseline.output_shape, (None, 7))
+
     def test_cnn_baseline_trains_the_encoder_end_to_end(self):
         baseline = models.cnn_baseline(num_classes=7, **SMALL)
         encoder_weights = baseline.get_layer("expression_encoder").trainable_weights
