@@ -39,11 +39,13 @@ def cell_metrics(generated, truth):
     return l1, ssim
 
 
-def expression_pose_grid(path, input_image, generated, truth, expression_names, pose_names, l1=None, ssim=None, scale=3):
-    """Fig. 6 layout: input (pink), generated grid (orange), exact renders (green).
+def expression_pose_grid(path, input_image, generated, truth, expression_names, pose_names, l1=None, ssim=None, scale=3,
+                         truth_title="exact SynthFER render"):
+    """Fig. 6 layout: input (pink), generated grid (orange), ground truth (green).
 
     `generated` and `truth` are `(P, E, H, W, C)`: rows are poses, columns expressions. With
-    `l1` / `ssim` `(P, E)` each generated cell is captioned with its scores.
+    `l1` / `ssim` `(P, E)` each generated cell is captioned with its scores (NaN: no truth, left
+    blank). `truth_title` heads the ground-truth block (e.g. "real KDEF photo").
     """
     p_count, e_count = generated.shape[:2]
     cell = generated.shape[2] * scale
@@ -60,7 +62,7 @@ def expression_pose_grid(path, input_image, generated, truth, expression_names, 
     draw.text((pad, top + cell + 3), "input", fill="black")
     x_gen = pad + cell + 3 * pad + label_w
     x_true = x_gen + block_w + 3 * pad
-    for x0, title, colour in ((x_gen, "generated", ORANGE), (x_true, "exact SynthFER render", GREEN)):
+    for x0, title, colour in ((x_gen, "generated", ORANGE), (x_true, truth_title, GREEN)):
         draw.text((x0, 1), title, fill=colour)
         draw.rectangle([x0 - 2, top - 2, x0 + block_w - pad + 1, top + p_count * (cell + caption + pad) - pad], outline=colour, width=2)
     for r in range(p_count):
@@ -70,7 +72,7 @@ def expression_pose_grid(path, input_image, generated, truth, expression_names, 
             xg = x_gen + c * (cell + pad)
             canvas.paste(to_pixels(generated[r, c], scale), (xg, y))
             canvas.paste(to_pixels(truth[r, c], scale), (x_true + c * (cell + pad), y))
-            if l1 is not None:
+            if l1 is not None and np.isfinite(l1[r, c]):
                 draw.text((xg, y + cell), f"{l1[r, c]:.2f}/{ssim[r, c]:.2f}", fill="black")
     for c in range(e_count):
         name = SHORT.get(expression_names[c], expression_names[c][:2])

@@ -171,7 +171,7 @@ CONFIGS["kdef64"] = {
     "time_budget_minutes": 30,
     "generated_ratio": [0, 5],
     "match_classifier_steps": True,
-    "classifier_epochs": 6,
+    "classifier_epochs": 4,
     "classifier_seeds": [0, 1, 2],
 }
 

@@ -343,6 +343,17 @@ def _mlp_head(code, mlp_units, num_classes, dropout):
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="expression")(x)
 
 
+# G_es options beyond the paper's arguments (`expression_encoder`); a classifier or baseline built
+# from a network config passes them on, so its encoder is G_es's architecture.
+ENCODER_OPTIONS = ("downsample", "blocks", "kernel_init", "expression_activation", "expression_noise",
+                   "expression_norm")
+
+
+def encoder_options(config):
+    """The `ENCODER_OPTIONS` entries of a network config dict."""
+    return {k: config[k] for k in ENCODER_OPTIONS if k in config}
+
+
 def relgan_classifier(
     image_size=96,
     channels=3,
@@ -369,7 +380,8 @@ def relgan_classifier(
         dropout: dropout after each hidden layer (0 disables).
         encoder: a trained G_es to reuse (its layers are shared, and frozen).
         name: model name.
-        **kwargs: ignored (one config dict drives every builder).
+        **kwargs: G_es's `ENCODER_OPTIONS` (`downsample`, `blocks`, ...) when `encoder` is None;
+            other keys are ignored (one config dict drives every builder).
 
     Example:
     ```python
@@ -381,7 +393,8 @@ def relgan_classifier(
         REL-GAN (Reenactment-based Expression-Representation Learning), sections 3.2 and 4.1.
     """
     if encoder is None:
-        encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm)
+        encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm,
+                                     **encoder_options(kwargs))
     encoder.trainable = False
     image = keras.Input(encoder.input.shape[1:], name="image")
     # training=False: a frozen G_es also keeps any normalisation statistics fixed.
@@ -401,13 +414,11 @@ def cnn_baseline(
 ):
     """The paper's CNN baseline: the G_es architecture + one FC layer, trained end to end.
 
-    `kwargs` may hold the rest of a network config (`downsample`, `blocks`, `kernel_init`,
-    `expression_activation`, `expression_norm`, ...): they shape the encoder exactly as G_es's,
-    so the baseline is the same architecture as the recipe's classifier trunk; other keys are
-    ignored."""
-    options = {k: kwargs[k] for k in ("downsample", "blocks", "kernel_init", "expression_activation",
-                                      "expression_norm") if k in kwargs}
-    encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm, **options)
+    `kwargs` may hold the rest of a network config (`ENCODER_OPTIONS`: `downsample`, `blocks`,
+    ...): they shape the encoder exactly as G_es's, so the baseline has the architecture of the
+    recipe's classifier trunk; other keys are ignored."""
+    encoder = expression_encoder(image_size, channels, encoder_filters, expression_dim, norm,
+                                 **encoder_options(kwargs))
     image = keras.Input(encoder.input.shape[1:], name="image")
     probs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="expression")(
         encoder(image)

@@ -95,6 +95,9 @@ class RelganModelsTest(TestCase):
         shapes = [w.shape for w in baseline.get_layer("expression_encoder").weights]
         self.assertEqual(shapes, [w.shape for w in encoder.weights])
         self.assertEqual(baseline.output_shape, (None, 7))
+        # The frozen-encoder classifier built from the same config (what a preset does) too.
+        classifier = models.relgan_classifier(num_classes=7, **config)
+        self.assertEqual([w.shape for w in classifier.get_layer("expression_encoder").weights], shapes)
 
     def test_cnn_baseline_trains_the_encoder_end_to_end(self):
         baseline = models.cnn_baseline(num_classes=7, **SMALL)

@@ -30,8 +30,11 @@ def build_relgan_classifier(
     mlp_units=models.NETWORK_CONFIGS["small"]["mlp_units"],
     dropout=0.3,
     norm="instance",
+    **encoder_options,
 ):
-    """Frozen G_es + MLP on f(e); softmax over `num_classes` expressions."""
+    """Frozen G_es + MLP on f(e); softmax over `num_classes` expressions. `encoder_options`:
+    G_es's `models.ENCODER_OPTIONS` (e.g. the 64 px network's `downsample="strided"`, `blocks=4`);
+    unknown keys raise."""
     return models.relgan_classifier(
         image_size=input_size,
         channels=channels,
@@ -41,7 +44,16 @@ def build_relgan_classifier(
         mlp_units=tuple(mlp_units),
         dropout=dropout,
         norm=norm,
+        **_checked(encoder_options),
     )
+
+
+def _checked(encoder_options):
+    unknown = set(encoder_options) - set(models.ENCODER_OPTIONS)
+    if unknown:
+        raise TypeError(f"relgan preset config: unknown option(s) {sorted(unknown)}; "
+                        f"encoder options are {models.ENCODER_OPTIONS}.")
+    return encoder_options
 
 
 def build_relgan_cnn_baseline(
@@ -51,6 +63,7 @@ def build_relgan_cnn_baseline(
     encoder_filters=models.NETWORK_CONFIGS["small"]["encoder_filters"],
     expression_dim=30,
     norm="instance",
+    **encoder_options,
 ):
     """The paper's CNN baseline: G_es architecture + one FC layer (trained end to end)."""
     return models.cnn_baseline(
@@ -60,6 +73,7 @@ def build_relgan_cnn_baseline(
         encoder_filters=tuple(encoder_filters),
         expression_dim=expression_dim,
         norm=norm,
+        **_checked(encoder_options),
     )
 
 
