@@ -89,10 +89,10 @@ def fer2013_images(root, limit=None, seed=0):
     return photos, np.array([y for _, y in items]), [str(p) for p, _ in items]
 
 
-def run_fer_zoo(preset, photos, weights="default"):
+def run_fer_zoo(preset, photos, weights="default", runtime="auto"):
     import fer_zoo
 
-    recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights))
+    recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights), runtime=runtime)
     recognizer.predict(photos[0])
     predicted, found, seconds = [], [], []
     for photo in photos:
@@ -124,7 +124,7 @@ def run_fer(photos, whole_crop=False):
     return np.array(predicted), np.array(found), np.array(seconds)
 
 
-def interleaved_speed(preset, photos, rounds=2, weights="default"):
+def interleaved_speed(preset, photos, rounds=2, weights="default", runtime="auto"):
     """Per-photo ms of both whole pipelines on the same photos, the two called alternately on
     each photo (which one first alternates too), so a machine load that changes during the run
     affects both alike. Returns `{pipeline: {"median_ms", "mean_ms"}, "ratio_median": zoo / fer}`."""
@@ -133,7 +133,7 @@ def interleaved_speed(preset, photos, rounds=2, weights="default"):
 
     import fer_zoo
 
-    recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights))
+    recognizer = fer_zoo.Recognizer(fer_zoo.load(preset, weights=weights), runtime=runtime)
     detector = FER(mtcnn=False)
     bgr = [cv2.cvtColor(p, cv2.COLOR_RGB2BGR) for p in photos]
     recognizer.predict(photos[0])
@@ -175,6 +175,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="fer-general")
     parser.add_argument("--weights", default="default")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "tf", "tflite", "tflite-int8"),
+                        help="fer_zoo.Recognizer's runtime (auto: the preset's choice)")
     parser.add_argument("--kdef-faceset", default=None, help="kdef.npz from general.train prepare")
     parser.add_argument("--kdef-root", default=None, help="KDEF folder: one row per pose of the held-out identities")
     parser.add_argument("--identities", type=int, nargs="*", default=list(HELDOUT_IDENTITIES))
@@ -195,7 +197,8 @@ def main(argv=None):
             raise SystemExit("--speed-photos needs --kdef-root.")
         photos, _labels, _paths, poses = kdef_pose_images(args.kdef_root, args.identities, poses=("HL", "S", "HR"))
         pick = np.random.default_rng(0).permutation(len(photos))[:args.speed_photos]
-        speed = interleaved_speed(args.preset, [photos[i] for i in pick], weights=args.weights)
+        speed = interleaved_speed(args.preset, [photos[i] for i in pick], weights=args.weights,
+                                  runtime=args.runtime)
         print(f"speed, {len(pick)} HL/S/HR photos, alternating: fer_zoo {speed['fer_zoo']['median_ms']:.1f} ms, "
               f"fer {speed['fer']['median_ms']:.1f} ms (median per photo; ratio {speed['ratio_median']:.2f})", flush=True)
     if args.kdef_faceset:
@@ -212,7 +215,7 @@ def main(argv=None):
     rows = []
     for name, photos, labels, _paths, crops in sets:
         print(f"{name}: {len(photos)} images", flush=True)
-        runs = [(f"fer_zoo.Recognizer({args.preset!r})", run_fer_zoo(args.preset, photos, args.weights)),
+        runs = [(f"fer_zoo.Recognizer({args.preset!r})", run_fer_zoo(args.preset, photos, args.weights, args.runtime)),
                 ("fer.FER(mtcnn=False)", run_fer(photos))]
         if crops:
             runs.append(("fer.FER, whole crop as the face box", run_fer(photos, whole_crop=True)))

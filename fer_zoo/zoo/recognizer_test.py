@@ -166,7 +166,7 @@ def test_runtimes_agree_and_auto_picks_tflite_for_few_faces(tiny_model, faces, m
     auto.predict(crops)
     assert used == [(2, "tflite"), (3, "tf")]
 
-    def broken(model):
+    def broken(model, weights="float32"):
         raise RuntimeError("unsupported op")
 
     monkeypatch.setattr(loading, "tflite_forward", broken)
@@ -176,6 +176,42 @@ def test_runtimes_agree_and_auto_picks_tflite_for_few_faces(tiny_model, faces, m
     assert used[-1] == (1, "tf")
     with pytest.raises(ValueError, match="runtime"):
         Recognizer(tiny_model, runtime="onnx")
+
+
+def test_int8_runtime_quantises_and_auto_uses_it_when_the_preset_says_so(tiny_model, faces, monkeypatch):
+    import keras
+
+    # Big enough for TFLite to quantise (it leaves tensors under 1,024 weights in float).
+    inputs = keras.Input((16, 16, 1))
+    hidden = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(hidden))
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16, 1)).astype("float32")
+    float_forward, int8_forward = loading.tflite_forward(model), loading.tflite_forward(model, "int8")
+    assert float_forward is loading.tflite_forward(model, "float32")  # cached per weights
+    assert int8_forward.weights == "int8" and int8_forward is not float_forward
+    exact = np.asarray(model(x))
+    quantised = loading.predict_probabilities(model, x, {"class_names": list("abcdefg")}, runtime="tflite-int8")
+    np.testing.assert_allclose(quantised, exact, atol=0.05)
+    assert not np.allclose(quantised, exact, atol=1e-6)  # really quantised, not the float model
+    with pytest.raises(ValueError, match="weights"):
+        loading.TFLiteForward(model, weights="int4")
+    with pytest.raises(ValueError, match="runtime"):
+        loading.predict_probabilities(model, x, {"class_names": list("abcdefg")}, runtime="int8")
+
+    used = []
+    real = loading.predict_probabilities
+
+    def spy(model, inputs, *args, runtime="tf", **kwargs):
+        used.append(runtime)
+        return real(model, inputs, *args, runtime=runtime, **kwargs)
+
+    monkeypatch.setattr(loading, "predict_probabilities", spy)
+    crops = [face for face in faces]
+    Recognizer(tiny_model, detector="cropped").predict(crops[:1])
+    monkeypatch.setattr(tiny_model, "fer_zoo_metadata", {**tiny_model.fer_zoo_metadata, "tflite_weights": "int8"})
+    by_int8 = Recognizer(tiny_model, detector="cropped").predict(crops)
+    assert used == ["tflite", "tflite-int8"]
+    assert all(result.faces for result in by_int8)
 
 
 def _tight_crop(face, top=24, left=24, height=48, width=48):
