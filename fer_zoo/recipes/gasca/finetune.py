@@ -1,0 +1,168 @@
+"""Continue a trained GASCA2 normaliser (stacked G) with the frozen expression critic.
+
+The whole `synthfer64` schedule with the critic from the first stacked fine-tune taught G
+critic-pleasing texture (docs/gasca.md, "Expression critic"); a short last fine-tune of an
+already trained normaliser, at a small critic weight, is what moved the expression judge without
+that failure. This module is that last stage as a resumable, repeatable run:
+
+1. stage `expression_critic`: `train.train_expression_critic` on the config's training inputs
+   (every pose and light of the training identities), then frozen;
+2. stage `critic_finetune`: the stacked G, initialised from `weights`, trained on the config's
+   pose-and-light normalisation pairs (targets: the frontal, evenly lit render) with the
+   expression-weighted L1 plus `critic_weight` x the critic's cross-entropy on G's output
+   (`AdversarialAutoencoder(expression_critic=...)`; no adversarial term, D not trained),
+   for `epochs` epochs (or until `minutes` of wall time, when given).
+
+```bash
+python -m fer_zoo.recipes.gasca.finetune --weights fer_zoo/zoo/weights/gasca2_normalizer_synthfer64.weights.h5 \\
+    --out RUN --critic-weight 0.1 --epochs 4
+python -m fer_zoo.recipes.gasca.synthfer_gate --normalizer RUN/normalizer.weights.h5 --judge JUDGE --out RUN/gate
+```
+Writes `RUN/normalizer.weights.h5`, `RUN/normalizer.json` (what the gate and `fer_zoo.load`
+need) and `RUN/summary.json` (losses of both stages, output spread before and after).
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from fer_zoo.recipes.gasca import pairs
+from fer_zoo.recipes.gasca.models import GASCANetworks
+from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder
+from fer_zoo.recipes.gasca.train import (
+    WallClockBudget,
+    _compile_gan,
+    _dataset,
+    _jsonable,
+    expression_weight_map,
+    lit_inputs,
+    output_spread,
+    resolve_config,
+    stage_pairs,
+    synthetic_data,
+    targets_for,
+    train_expression_critic,
+)
+from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.distribution import write_path
+
+
+def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.1, minutes=None, epochs=4,
+                         learning_rate=2e-4, precision="mixed_bfloat16", seed=0, **overrides):
+    """Fine-tune the stacked G in `weights` with the frozen expression critic; see the module.
+
+    Args:
+        weights: a `.weights.h5` of the config's stacked generator (e.g. the shipped
+            `gasca2_normalizer_synthfer64.weights.h5`).
+        out_dir: run folder (stages resume from it).
+        config: a `train.CONFIGS` name (SynthFER data, as `train("synthetic", ...)` renders it).
+        critic_weight: weight of the critic's cross-entropy (per-image mean, nats) beside the
+            per-pixel-mean weighted L1; must be > 0.
+        minutes: wall-clock budget of the fine-tune stage (None, the default: `epochs` only, so
+            a rerun makes the same number of steps on any machine).
+        epochs: fine-tune epochs (a maximum when `minutes` is set).
+        learning_rate: Adam learning rate of G.
+        precision: Keras dtype policy for the run.
+        seed: seed of the data order, the light draws and the split.
+        **overrides: config keys (e.g. `batch_size`, `expression_critic_epochs`, `model`).
+
+    Returns:
+        dict: `summary` (also `out_dir/summary.json`) with the artifact paths.
+    """
+    if not critic_weight or critic_weight <= 0:
+        raise ValueError(f"finetune_with_critic: critic_weight must be > 0, got {critic_weight!r}.")
+    weights = pathlib.Path(weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"finetune_with_critic: weights file {str(weights)!r} does not exist.")
+    started = time.time()
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    previous = keras.config.dtype_policy().name
+    set_precision(precision)
+    try:
+        cfg = resolve_config(config, expression_critic_weight=critic_weight, seed=seed, **overrides)
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        base, harsh = synthetic_data(cfg)
+        train_mask, val_mask = pairs.identity_split(base.labels["identity"], cfg["val_fraction"], seed, None, None)
+        train_fs, val_fs = base.subset(train_mask), base.subset(val_mask)
+        inputs, sources = lit_inputs(train_fs, "gasca2", cfg, "synthetic", rng, harsh[:, train_mask])
+        targets = targets_for(train_fs, "gasca2", "synthetic", cfg, rng)
+        val_inputs, val_sources = lit_inputs(val_fs, "gasca2", cfg, "synthetic", rng, harsh[:, val_mask])
+        val_targets = targets_for(val_fs, "gasca2", "synthetic", cfg, rng)
+        expressions = train_fs.labels["expression"].astype("int32")
+        val_expressions = val_fs.labels["expression"].astype("int32")
+
+        runner = StageRunner(out_dir, verbose=cfg["verbose"])
+        strategy = get_strategy("default")
+        critic = train_expression_critic(runner, cfg, strategy, inputs, expressions[sources], val_inputs,
+                                         val_expressions[val_sources])
+        nets = GASCANetworks(**cfg["model"])
+        generator = nets.stacked_generator()
+        generator.load_weights(str(weights))
+        frontal = np.round(train_fs.labels["yaw"]) == 0
+        pixel_weights = expression_weight_map(targets[frontal], expressions[frontal], cfg["expression_weight"])
+        rows, target_rows = stage_pairs(train_fs, sources, 0.0)
+        val_rows, val_target_rows = stage_pairs(val_fs, val_sources, 0.0)
+        stage = _compile_gan(AdversarialAutoencoder(
+            generator, nets.stacked_discriminator(), adversarial_weight=0.0, train_discriminator=False,
+            reconstruction_weights=pixel_weights, expression_critic=critic.model, expression_weight=critic_weight,
+            seed=seed), learning_rate, learning_rate, 1.0)
+        data = _dataset(inputs[rows], targets[target_rows], cfg["batch_size"], seed,
+                        expressions=expressions[sources[rows]])
+        validation = _dataset(val_inputs[val_rows], val_targets[val_target_rows], cfg["batch_size"], seed,
+                              shuffle=False, expressions=val_expressions[val_sources[val_rows]])
+        probe = val_inputs[val_rows][:256], val_targets[val_target_rows][:256]
+        spread_before = output_spread(generator, *probe)
+        callbacks = [WallClockBudget(time.time() + 60 * minutes)] if minutes else []
+        history = runner.fit("critic_finetune", stage, data, epochs, validation_data=validation, callbacks=callbacks)
+        spread_after = output_spread(generator, *probe)
+        paths = {"weights": str(out_dir / "normalizer.weights.h5"), "config": str(out_dir / "normalizer.json"),
+                 "summary": str(out_dir / "summary.json")}
+        generator.save_weights(str(write_path(paths["weights"])))
+        write_path(paths["config"]).write_text(json.dumps(
+            {"architecture": "gasca_normalizer", "config": _jsonable(cfg["model"]), "variant": "gasca2"}))
+        summary = {
+            "initial_weights": str(weights),
+            "config": config,
+            "critic_weight": critic_weight,
+            "minutes": minutes,
+            "learning_rate": learning_rate,
+            "precision": precision,
+            "seed": seed,
+            "expression_critic": critic.report,
+            "finetune_history": _jsonable(history),
+            "output_spread_before": spread_before,
+            "output_spread_after": spread_after,
+            "artifacts": paths,
+            "seconds": round(time.time() - started, 1),
+        }
+        write_path(paths["summary"]).write_text(json.dumps(_jsonable(summary), indent=1))
+        return summary
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", required=True, help="stacked-G weights to start from (.weights.h5)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", default="synthfer64")
+    parser.add_argument("--critic-weight", type=float, default=0.1)
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default: none)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
+                                   args.learning_rate, seed=args.seed)
+    print(json.dumps({k: summary[k] for k in ("expression_critic", "output_spread_before", "output_spread_after",
+                                              "seconds")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

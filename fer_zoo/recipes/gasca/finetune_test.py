@@ -1,0 +1,58 @@
+"""The critic fine-tune of a trained GASCA2 normaliser, in a tiny setting."""
+
+import json
+import os
+
+import numpy as np
+
+from fer_zoo.recipes.gasca.finetune import finetune_with_critic
+from fer_zoo.recipes.gasca.models import GASCANetworks
+from fer_zoo.recipes.gasca.synthfer64_test import TINY
+from fer_zoo.recipes.gasca.train import resolve_config
+from fer_zoo.testing import TestCase
+
+
+class CriticFinetuneTest(TestCase):
+    def _start(self, out):
+        """Tiny stacked-G weights to start from, and the run's overrides."""
+        model = resolve_config("synthfer64", model=TINY["model"])["model"]
+        generator = GASCANetworks(**model).stacked_generator()
+        path = os.path.join(out, "start.weights.h5")
+        generator.save_weights(path)
+        overrides = {k: v for k, v in TINY.items() if k not in ("synthetic", "gan_epochs", "finetune_epochs",
+                                                                  "finetune_d_epochs", "monitor_probe")}
+        overrides.update(synthetic={**TINY["synthetic"], "cache_dir": os.path.join(out, "cache")},
+                         expression_critic_epochs=1)
+        return generator, path, overrides
+
+    def test_finetune_trains_g_from_the_given_weights_and_resumes(self):
+        out = self.get_temp_dir()
+        start, path, overrides = self._start(out)
+        run = os.path.join(out, "run")
+        summary = finetune_with_critic(path, run, critic_weight=0.5, epochs=1, precision="float32", **overrides)
+        stages = sorted(d for d in os.listdir(run) if os.path.isdir(os.path.join(run, d)))
+        self.assertEqual(stages, ["critic_finetune", "expression_critic"])
+        self.assertIn("val_accuracy", summary["expression_critic"])
+        history = summary["finetune_history"]
+        for key in ("expression_loss", "reconstruction_loss"):
+            self.assertTrue(np.all(np.isfinite(history[key])), key)
+        # The saved G is the start G after training: same shapes, changed weights.
+        tuned = GASCANetworks(**resolve_config("synthfer64", model=TINY["model"])["model"]).stacked_generator()
+        tuned.load_weights(summary["artifacts"]["weights"])
+        changed = [float(np.abs(a - b).max()) for a, b in zip(start.get_weights(), tuned.get_weights())]
+        self.assertGreater(max(changed), 1e-6)
+        self.assertEqual(json.load(open(summary["artifacts"]["config"]))["architecture"], "gasca_normalizer")
+        # A rerun finds both stages done and writes the same weights.
+        again = finetune_with_critic(path, run, critic_weight=0.5, epochs=1, precision="float32", **overrides)
+        self.assertEqual(again["finetune_history"], summary["finetune_history"])
+        resumed = GASCANetworks(**resolve_config("synthfer64", model=TINY["model"])["model"]).stacked_generator()
+        resumed.load_weights(again["artifacts"]["weights"])
+        for a, b in zip(tuned.get_weights(), resumed.get_weights()):
+            self.assertAllClose(a, b)
+
+    def test_bad_arguments(self):
+        out = self.get_temp_dir()
+        with self.assertRaisesRegex(ValueError, "critic_weight"):
+            finetune_with_critic(os.path.join(out, "x.weights.h5"), out, critic_weight=0)
+        with self.assertRaisesRegex(FileNotFoundError, "missing.weights.h5"):
+            finetune_with_critic(os.path.join(out, "missing.weights.h5"), out)
