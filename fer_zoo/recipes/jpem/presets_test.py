@@ -29,7 +29,10 @@ class JPEMPresetsTest(TestCase):
     def test_classifier_loads_trained_weights(self):
         preset = PRESETS["jpem"]
         build = ARCHITECTURES[preset["architecture"]]
-        x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
+        size = preset["config"]["image_size"]
+        self.assertEqual(preset["metadata"]["input_size"], [size, size])  # the Recognizer crops at this size
+        self.assertGreaterEqual(size, 64)  # issue 15: the recipes' classifiers at >= 64 px
+        x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32")
         model = build(**preset["config"])
         fresh = np.asarray(model(x))
         model.load_weights(str(ZOO / "weights" / preset["weights"]))
