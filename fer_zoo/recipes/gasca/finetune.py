@@ -128,7 +128,10 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             {"architecture": "gasca_normalizer", "config": _jsonable(cfg["model"]), "variant": "gasca2"}))
         summary = {
             "initial_weights": str(weights),
-            "config": config,
+            "config_name": config if isinstance(config, str) else None,
+            # What synthfer_gate reads beside the weights (the training seed and identities).
+            "config": _jsonable(cfg),
+            "train_identities": sorted(int(i) for i in np.unique(train_fs.labels["identity"])),
             "critic_weight": critic_weight,
             "minutes": minutes,
             "learning_rate": learning_rate,

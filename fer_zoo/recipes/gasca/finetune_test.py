@@ -42,6 +42,10 @@ class CriticFinetuneTest(TestCase):
         changed = [float(np.abs(a - b).max()) for a, b in zip(start.get_weights(), tuned.get_weights())]
         self.assertGreater(max(changed), 1e-6)
         self.assertEqual(json.load(open(summary["artifacts"]["config"]))["architecture"], "gasca_normalizer")
+        # What the gate reads beside the weights.
+        written = json.load(open(summary["artifacts"]["summary"]))
+        self.assertEqual(written["config"]["seed"], 0)
+        self.assertEqual(written["train_identities"], [0, 1])  # 3 identities, one held out
         # A rerun finds both stages done and writes the same weights.
         again = finetune_with_critic(path, run, critic_weight=0.5, epochs=1, precision="float32", **overrides)
         self.assertEqual(again["finetune_history"], summary["finetune_history"])
