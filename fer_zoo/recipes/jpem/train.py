@@ -439,6 +439,7 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
     if any(r > 0 for r in ratios):
         generated = _generated_pool(out_dir, generator, train_faces.images, num_expressions, num_poses)
     seeds = list(cfg["classifier_seeds"] or [cfg["seed"]])
+    names = {}  # (ratio, seed) -> stage name, for the mean over seeds
     for r, seed in ((r, seed) for r in ratios for seed in seeds):
         name = _ratio_name(r)
         epochs = cfg["classifier_epochs"]
@@ -478,8 +479,9 @@ def _train(data, out_dir, cfg, policy, strategy_name, ratios):
         result["steps"] = epochs * len(mixed)
         result["seed"] = seed
         metrics["classifier"][name] = result
+        names[(r, seed)] = name
     if len(seeds) > 1:
-        metrics["classifier_over_seeds"] = _over_seeds(metrics["classifier"], ratios, seeds, cfg)
+        metrics["classifier_over_seeds"] = _over_seeds(metrics["classifier"], names, ratios, seeds)
 
     summary = {
         "recipe": "jpem",
@@ -517,12 +519,13 @@ class TermGradientMonitor(keras.callbacks.Callback):
             logs.update(self.recipe.term_gradient_norms(self.batch))
 
 
-def _over_seeds(results, ratios, seeds, cfg):
-    """Mean and std (ddof 1) over the classifier seeds of each ratio: overall and per pose."""
+def _over_seeds(results, names, ratios, seeds):
+    """Mean and std (ddof 1) over the classifier seeds of each ratio, overall and per pose, keyed
+    by the first seed's stage name; `names`: (ratio, seed) -> stage name."""
     out = {}
     for r in ratios:
-        name = _ratio_name(r) + ("_matched" if cfg["match_classifier_steps"] and r < max(ratios) else "")
-        runs = [results[name if s == seeds[0] else f"{name}_s{s}"] for s in seeds]
+        name = names[(r, seeds[0])]
+        runs = [results[names[(r, s)]] for s in seeds]
         summary = {"accuracy": [run["accuracy"] for run in runs]}
         for pose in runs[0]["per_pose"]:
             summary[f"pose {pose}"] = [run["per_pose"][pose] for run in runs]
