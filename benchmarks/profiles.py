@@ -14,6 +14,7 @@ ms per photo) and `OUT/profiles_example.png` (one photo per yaw with the boxes d
 `--mtcnn` also measures the MTCNN detector of the `mtcnn` pip package (weights inside its wheel;
 `pip install mtcnn` — not a fer_zoo dependency) on the same photos, at its default thresholds
 and at 0.5 for all three stages, so the detector choice in docs/profiles.md can be re-checked.
+`--profile-face-px 36` also measures the preset's detector with the finer profile search.
 """
 
 import argparse
@@ -159,12 +160,18 @@ def main(argv=None):
     parser.add_argument("--faces", type=int, default=3, help="heads per photo")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mtcnn", action="store_true", help="also measure the `mtcnn` package's detector")
+    parser.add_argument("--profile-face-px", type=int, default=None,
+                        help="also measure the preset's detector with this FacePreprocessor profile_face_px")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    from fer_zoo.data.preprocessing import FacePreprocessor
     from fer_zoo.zoo.recognizer import Recognizer
 
     detector = Recognizer(args.preset).detector
     others = mtcnn_detectors() if args.mtcnn else {}
+    if args.profile_face_px:
+        others[f"fer_zoo, profile_face_px={args.profile_face_px}"] = FacePreprocessor(
+            **{**detector.get_config(), "profile_face_px": args.profile_face_px})
     warm_up = clutter(np.random.default_rng(999))  # first calls build graphs / load cascades: not timed
     for each in (detector, *others.values()):
         each.process(warm_up)

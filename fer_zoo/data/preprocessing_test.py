@@ -91,6 +91,11 @@ def test_config_round_trip_and_validation():
     clone = FacePreprocessor.from_config(config)
     assert clone.get_config() == config and clone.config_hash() == pre.config_hash()
     assert FacePreprocessor(size=49).config_hash() != pre.config_hash()
+    fine = FacePreprocessor(profile_face_px=36)
+    assert FacePreprocessor.from_config(fine.get_config()).profile_face_px == 36
+    assert fine.config_hash() != FacePreprocessor().config_hash()
+    with pytest.raises(ValueError, match="profile_face_px"):
+        FacePreprocessor(profile_face_px=12)
     with pytest.raises(ValueError, match="landmarks"):
         FacePreprocessor(detectors=("landmarks",))
     with pytest.raises(ValueError, match="channels"):
@@ -205,6 +210,26 @@ def test_tilted_profile_is_found_and_cropped_upright():
     error_turned = np.abs(tilted.face - upright.face).mean()
     error_axis_aligned = np.abs(axis_aligned - upright.face).mean()
     assert error_turned < error_axis_aligned
+
+
+def test_finer_profile_search_searches_a_larger_copy_and_still_finds_profiles(monkeypatch):
+    from fer_zoo.data import preprocessing
+
+    scales = []
+    original = preprocessing._DetectionImage.__init__
+
+    def spy(self, rgb, min_face, face_px, scale_factor=1.1):
+        original(self, rgb, min_face, face_px, scale_factor)
+        scales.append(self.scale)
+
+    monkeypatch.setattr(preprocessing._DetectionImage, "__init__", spy)
+    photo = _profile_photo(2, 90)
+    results = FacePreprocessor(size=48, profile_face_px=36).process(photo)
+    # One copy for the frontal stage (30 px faces), a 1.2x larger one for the profile stage.
+    assert len(scales) == 2 and scales[1] == pytest.approx(1.2 * scales[0], rel=0.02)
+    assert [r.method for r in results] == ["profile"]
+    x, y, w, h = results[0].box
+    assert 80 <= x + w / 2 <= 240 and 80 <= y + h / 2 <= 240
 
 
 def test_profile_stage_ignores_face_free_textures():
