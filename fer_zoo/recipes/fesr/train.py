@@ -43,6 +43,17 @@ PAIRED_OFF = {
     "monitor_gradients": 0,  # paired pairs for the per-epoch `grad_*` of each G term; 0 = off
     "train_recognizer": True,  # False: no R accuracy / recognizer.keras (R never trained)
     "run_eagerly": False,  # True skips graph tracing (a handful of steps in tests)
+    # Identity split seed (None: `seed`). Fixing it while `seed` varies keeps the same held-out
+    # identities across seeds (mean +- std over training seeds, not over splits).
+    "split_seed": None,
+    # Unpaired batches: random horizontal flip and +-`augment_shift` px translation of the
+    # anchor and, independently, of its positive (R sees 48 KDEF identities: it overfits).
+    "augment": False,
+    "augment_shift": 4,
+    # R's Light CNN trunk (Conv1..Pool3): frozen as the paper (False), or fine-tuned with R
+    # (True; a copy of the identity network's weights, so F_id of the identity loss stays fixed).
+    # The paper's trunk is pretrained on millions of faces; ours knows the training identities.
+    "recognizer_trunk_trainable": False,
 }
 
 CONFIGS = {
@@ -170,6 +181,36 @@ CONFIGS["synthfer64"] = {
     "time_budget_minutes": 50,
     "backup_every": 200,
     "train_recognizer": False,
+    "verbose": 2,
+}
+
+# KDEF at 64 px grey, five poses: the faces `fer_zoo.Recognizer` crops from KDEF photos (made
+# as for JPEM's "kdef64", docs/jpem.md), 48 training identities and the other presets' 12
+# held-out ones (`split_seed` 0 for every training seed). The paper's Algorithm 1 (unpaired:
+# FESGAN pre-training, then the joint stage in which R also learns from faces decoded from the
+# prior) on the "synthfer64" networks without the identity path (prior faces are decoded from z
+# alone). Variants BASELINE (R alone) and JL-IL are the paper's comparison (docs/fesr.md "KDEF
+# 64 px"); the `fesr` classifier preset is the better of the two.
+CONFIGS["kdef64"] = {
+    **CONFIGS["small"],
+    "network": "synthfer64",
+    "image_size": 64,
+    "channels": 1,
+    "batch_size": 32,
+    "identity_epochs": 15,
+    "light_cnn_widths": (16, 32, 48, 32, 32),
+    "light_cnn_blocks": (1, 1, 1, 1),
+    "embedding_dim": 64,
+    "pretrain_epochs": 3,
+    "joint_epochs": 15,  # R's updates: 15 x 100 in every variant (BASELINE trains R alone)
+    "learning_rate": 5e-4,
+    "critic_steps": 1,
+    "yaw": None,
+    "test_identity_fraction": 0.2,
+    "split_seed": 0,
+    "augment": True,
+    "recognizer_trunk_trainable": True,
+    "monitor_probe": 8,
     "verbose": 2,
 }
 
@@ -347,11 +388,13 @@ def identity_split(faces, test_fraction=0.25, seed=0):
     return faces.subset(split["train"]), faces.subset(split["test"])
 
 
-def triplet_dataset(faces, batch_size, seed=0, shuffle=True, drop_remainder=True):
+def triplet_dataset(faces, batch_size, seed=0, shuffle=True, drop_remainder=True, augment_shift=None):
     """Batches `{"image": x, "expression": y, "positive": x^{p,r}}`.
 
     x^{p,r} is another real image of the same expression, re-drawn every epoch (never x itself
-    when its class has two or more images).
+    when its class has two or more images). `augment_shift` (px, or None for no augmentation):
+    each image, anchor and positive independently, is flipped left-right with probability 1/2
+    and translated by up to that many pixels (edge-padded).
     """
     labels = faces.labels["expression"].astype("int64")
     order = np.argsort(labels, kind="stable")
@@ -371,12 +414,25 @@ def triplet_dataset(faces, batch_size, seed=0, shuffle=True, drop_remainder=True
         # Skip the anchor's own slot when the class has another image.
         draw = tf.where((count > 1) & (draw >= rank_t[index]), draw + 1, draw)
         positive = order_t[offsets_t[label] + draw]
-        return {"image": tf.gather(images, index), "expression": label, "positive": tf.gather(images, positive)}
+        anchor, positive = tf.gather(images, index), tf.gather(images, positive)
+        if augment_shift is not None:
+            anchor, positive = _augment(anchor, augment_shift), _augment(positive, augment_shift)
+        return {"image": anchor, "expression": label, "positive": positive}
 
     ds = tf.data.Dataset.range(len(labels))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     return ds.map(pick).batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _augment(image, shift):
+    """Random left-right flip and an up to `shift` px translation (edge-padded) of one image."""
+    image = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.image.flip_left_right(image), lambda: image)
+    if shift:
+        size = tf.shape(image)
+        padded = tf.pad(image, [[shift, shift], [shift, shift], [0, 0]], mode="SYMMETRIC")
+        image = tf.image.random_crop(padded, size)
+    return image
 
 
 # -- networks -------------------------------------------------------------------------------------
@@ -411,7 +467,13 @@ def build_recipe(cfg, num_classes, identity_net, variant, pixel_weights=None):
     `pixel_weights`: the paired L1's per-pixel weights (`FESRRecipe`), or None."""
     net_cfg = models.network_config(cfg["network"], image_size=cfg["image_size"])
     nets = models.build_fesgan(net_cfg, channels=cfg["channels"], num_classes=num_classes)
-    trunk = light_cnn.light_cnn_trunk(identity_net)
+    if cfg["recognizer_trunk_trainable"]:
+        # A copy: R's fine-tuning must not move F_id (the identity loss's fixed features).
+        trunk_source = keras.models.clone_model(identity_net)
+        trunk_source.set_weights(identity_net.get_weights())
+        trunk = light_cnn.light_cnn_trunk(trunk_source, trainable=True)
+    else:
+        trunk = light_cnn.light_cnn_trunk(identity_net)
     f_id = light_cnn.light_cnn_embedder(identity_net)
     head, r_cls = models.build_recognizer_head(
         trunk.output_shape[1:], net_cfg["recognizer_conv_widths"], net_cfg["recognizer_dense_widths"],
@@ -648,7 +710,8 @@ def run(
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], tensorboard=not cfg["paired"], verbose=verbose)
 
     faces = load_faces(data, cfg)
-    train_faces, test_faces = identity_split(faces, cfg["test_identity_fraction"], cfg["seed"])
+    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
+    train_faces, test_faces = identity_split(faces, cfg["test_identity_fraction"], split_seed)
     num_classes = len(faces.class_names)
     flags = VARIANTS[variant]
     if cfg["paired"]:
@@ -657,7 +720,8 @@ def run(
         train_ds = paired_dataset(train_faces, cfg)
         test_ds = paired_dataset(test_faces, cfg, shuffle=False, anchor_fraction=1.0)
     else:
-        train_ds = triplet_dataset(train_faces, cfg["batch_size"], seed=cfg["seed"])
+        train_ds = triplet_dataset(train_faces, cfg["batch_size"], seed=cfg["seed"],
+                                   augment_shift=cfg["augment_shift"] if cfg["augment"] else None)
         test_ds = triplet_dataset(test_faces, cfg["batch_size"], shuffle=False, drop_remainder=False)
     if cfg["steps_per_epoch"] and not cfg["paired"]:
         train_ds = train_ds.repeat()
@@ -764,6 +828,70 @@ def run(
     write_path(out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary, recipe
 
+
+def accuracy_by_pose(recognizer, faces):
+    """`{"all": acc, "pose <yaw>": acc, ...}` of a recognizer on a FaceSet (poses from its `yaw`
+    labels; "all" only when it has none)."""
+    predicted = np.argmax(recognizer.predict(faces.images, batch_size=64, verbose=0), -1)
+    correct = predicted == faces.labels["expression"]
+    out = {"all": float(correct.mean())}
+    if "yaw" in faces.labels:
+        yaw = faces.labels["yaw"].astype("float32")
+        for pose in np.unique(yaw[~np.isnan(yaw)]):
+            out[f"pose {pose:+.0f}"] = float(correct[yaw == pose].mean())
+    return out
+
+
+def compare(data, out_dir, config="kdef64", variants=("BASELINE", "JL-IL"), seeds=(0, 1, 2), **overrides):
+    """The paper's ablation as mean +- std over training seeds: `train` for every variant x seed
+    into `out_dir/<variant>_s<seed>` (a finished run is read back, not retrained), with the same
+    held-out identities (`split_seed`, default 0) for all; the identity stage (F_id / R's trunk
+    init) is trained once per seed by the first variant and copied to the others, so the
+    variants of one seed differ only in what the paper compares. Writes and returns
+    `out_dir/comparison.json`: per run the test accuracy overall and per pose, per variant mean,
+    std (ddof 1) and values over seeds.
+
+    Example (docs/fesr.md "KDEF 64 px"):
+    ```python
+    compare("/tmp/jpem_kdef/kdef64_detect.npz", "/tmp/fesr_kdef/runs")   # ~95 min on 2 CPU cores
+    ```
+    """
+    import shutil
+
+    out_dir = pathlib.Path(out_dir)
+    overrides.setdefault("split_seed", 0)
+    cfg = {**CONFIGS[config], **overrides}
+    faces = load_faces(data, cfg)
+    _, test_faces = identity_split(faces, cfg["test_identity_fraction"], cfg["split_seed"])
+    runs = {}
+    for seed in seeds:
+        for index, variant in enumerate(variants):
+            folder = out_dir / f"{variant}_s{seed}"
+            if not (folder / "summary.json").exists():
+                first_identity = out_dir / f"{variants[0]}_s{seed}" / "identity"
+                if index and first_identity.exists() and not (folder / "identity").exists():
+                    shutil.copytree(first_identity, folder / "identity")
+                train(data, folder, config=config, variant=variant, seed=seed, **overrides)
+            summary = json.loads((folder / "summary.json").read_text())
+            recognizer = keras.models.load_model(summary["recognizer"], safe_mode=True)
+            runs[f"{variant}_s{seed}"] = {"variant": variant, "seed": seed, "seconds": summary["seconds"],
+                                          **accuracy_by_pose(recognizer, test_faces)}
+    over_seeds = {}
+    for variant in variants:
+        rows = [runs[f"{variant}_s{seed}"] for seed in seeds]
+        keys = [k for k in rows[0] if k == "all" or k.startswith("pose ")]
+        over_seeds[variant] = {
+            k: {"mean": float(np.mean([r[k] for r in rows])),
+                "std": float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0,
+                "values": [r[k] for r in rows]}
+            for k in keys
+        }
+    result = {"config": config, "overrides": {k: v for k, v in overrides.items()}, "seeds": list(seeds),
+              "test_images": len(test_faces),
+              "test_identities": sorted(int(i) for i in np.unique(test_faces.labels["identity"])),
+              "runs": runs, "over_seeds": over_seeds}
+    write_path(out_dir / "comparison.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
 
 def demo(out_dir="runs/fesr_demo", seed=0, smoke=False):
     """A 1-3 minute CPU run on SynthFER writing Fig. 6 / Fig. 7 style figures.

@@ -77,6 +77,40 @@ class TrainTest(TestCase):
         x = random_faces().images[:4]
         self.assertAllClose(built.predict(x, verbose=0), trained.predict(x, verbose=0), atol=1e-5)
 
+    def test_augmented_triplets_flip_and_shift_but_keep_labels(self):
+        faces = random_faces(n_ids=2)
+        plain = next(iter(triplet_dataset(faces, batch_size=len(faces), shuffle=False)))
+        keras.utils.set_random_seed(0)
+        moved = next(iter(triplet_dataset(faces, batch_size=len(faces), shuffle=False, augment_shift=2)))
+        self.assertAllEqual(moved["expression"], plain["expression"])
+        self.assertEqual(moved["image"].shape, plain["image"].shape)
+        changed = np.mean(np.any(np.abs(moved["image"].numpy() - faces.images) > 1e-6, axis=(1, 2, 3)))
+        self.assertGreater(changed, 0.5)  # nearly every random face is flipped and/or shifted
+        # Each output is a flipped and/or shifted copy of its own face: same pixel multiset
+        # except the edge padding, so the means stay close.
+        self.assertAllClose(moved["image"].numpy().mean(axis=(1, 2, 3)), faces.images.mean(axis=(1, 2, 3)),
+                            atol=0.15)
+
+    def test_trainable_trunk_learns_while_identity_features_stay_fixed(self):
+        from fer_zoo.recipes.fesr.train import run
+
+        out = pathlib.Path(self.get_temp_dir()) / "fesr_trunk"
+        options = {**TINY, "recognizer_trunk_trainable": True, "augment": True, "augment_shift": 1,
+                   "split_seed": 3, "joint_epochs": 2}
+        summary, recipe = run(random_faces(), out, variant="BASELINE", verbose=0, **options)
+        trunk = recipe.recognizer_extractor.get_layer("light_cnn_trunk")
+        self.assertNotEmpty(trunk.trainable_weights)
+        f_id = recipe.identity_features
+        self.assertEmpty(f_id.trainable_weights)
+        # F_id is the identity network as trained in stage "identity"; R's trunk moved away from it.
+        trunk_conv = trunk.get_layer("conv1_filter").get_weights()[0]
+        f_id_conv = f_id.get_layer("conv1_filter").get_weights()[0]
+        self.assertGreater(float(np.abs(trunk_conv - f_id_conv).max()), 1e-6)
+        # split_seed fixes the held-out identities whatever the training seed.
+        other = train(random_faces(), pathlib.Path(self.get_temp_dir()) / "fesr_trunk2", variant="BASELINE",
+                      verbose=0, seed=1, **options)
+        self.assertEqual(other["test_identities"], summary["test_identities"])
+
     def test_short_run_depends_on_input_and_logs_monitors(self):
         from fer_zoo.recipes.fesr.train import run
 
@@ -101,5 +135,34 @@ class TrainTest(TestCase):
             train(random_faces(), self.get_temp_dir(), epochs=3)
         with self.assertRaisesRegex(FileNotFoundError, "no_such.npz"):
             train("no_such.npz", self.get_temp_dir())
-        self.assertEqual(set(CONFIGS), {"small", "paper", "synthfer64"})
+        self.assertEqual(set(CONFIGS), {"small", "paper", "synthfer64", "kdef64"})
         self.assertEqual(CONFIGS["paper"]["image_size"], 128)
+
+
+class CompareTest(TestCase):
+    def test_variants_over_seeds_share_the_identity_stage_and_resume(self):
+        from fer_zoo.recipes.fesr.train import compare
+
+        out = pathlib.Path(self.get_temp_dir()) / "compare"
+        result = compare(random_faces(), out, config="small", variants=("BASELINE", "JL-IL"), seeds=(0, 1),
+                         verbose=0, **{**TINY, "split_seed": 2})
+        self.assertEqual(set(result["runs"]), {"BASELINE_s0", "JL-IL_s0", "BASELINE_s1", "JL-IL_s1"})
+        for variant in ("BASELINE", "JL-IL"):
+            stats = result["over_seeds"][variant]
+            self.assertLen(stats["all"]["values"], 2)
+            self.assertAllClose(stats["all"]["mean"], np.mean(stats["all"]["values"]))
+            self.assertIn("pose +0", stats)
+        # One held-out set for every seed, recorded once.
+        for run in ("BASELINE_s0", "BASELINE_s1"):
+            summary = json.loads((out / run / "summary.json").read_text())
+            self.assertEqual(summary["test_identities"], result["test_identities"])
+        # JL-IL of a seed starts from the same identity network as BASELINE of that seed.
+        self.assertEqual((out / "BASELINE_s0" / "identity" / "done.json").read_text(),
+                         (out / "JL-IL_s0" / "identity" / "done.json").read_text())
+        # Finished runs are read back, not retrained.
+        stamp = (out / "JL-IL_s1" / "summary.json").stat().st_mtime
+        again = compare(random_faces(), out, config="small", variants=("BASELINE", "JL-IL"), seeds=(0, 1),
+                        verbose=0, **{**TINY, "split_seed": 2})
+        self.assertEqual((out / "JL-IL_s1" / "summary.json").stat().st_mtime, stamp)
+        self.assertEqual(again["over_seeds"], result["over_seeds"])
+        self.assertTrue((out / "comparison.json").exists())
