@@ -30,7 +30,6 @@ import time
 import keras
 import numpy as np
 
-from fer_zoo.recipes.gasca import pairs
 from fer_zoo.recipes.gasca.models import GASCANetworks
 from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder
 from fer_zoo.recipes.gasca.train import (
@@ -38,13 +37,11 @@ from fer_zoo.recipes.gasca.train import (
     _compile_gan,
     _dataset,
     _jsonable,
-    expression_weight_map,
-    lit_inputs,
+    normalisation_data,
     output_spread,
     resolve_config,
     stage_pairs,
     synthetic_data,
-    targets_for,
     train_expression_critic,
 )
 from fer_zoo.training import StageRunner, get_strategy, set_precision
@@ -88,12 +85,12 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
         base, harsh = synthetic_data(cfg)
-        train_mask, val_mask = pairs.identity_split(base.labels["identity"], cfg["val_fraction"], seed, None, None)
-        train_fs, val_fs = base.subset(train_mask), base.subset(val_mask)
-        inputs, sources = lit_inputs(train_fs, "gasca2", cfg, "synthetic", rng, harsh[:, train_mask])
-        targets = targets_for(train_fs, "gasca2", "synthetic", cfg, rng)
-        val_inputs, val_sources = lit_inputs(val_fs, "gasca2", cfg, "synthetic", rng, harsh[:, val_mask])
-        val_targets = targets_for(val_fs, "gasca2", "synthetic", cfg, rng)
+        # The same split, relit inputs and targets as `train.train` on this config.
+        prepared = normalisation_data(base, harsh, "synthetic", cfg, "gasca2", rng)
+        del harsh
+        train_fs, val_fs, pixel_weights = prepared.train_set, prepared.val_set, prepared.pixel_weights
+        inputs, sources, targets = prepared.train_inputs, prepared.train_source, prepared.train_targets
+        val_inputs, val_sources, val_targets = prepared.val_inputs, prepared.val_source, prepared.val_targets
         expressions = train_fs.labels["expression"].astype("int32")
         val_expressions = val_fs.labels["expression"].astype("int32")
 
@@ -104,8 +101,6 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         nets = GASCANetworks(**cfg["model"])
         generator = nets.stacked_generator()
         generator.load_weights(str(weights))
-        frontal = np.round(train_fs.labels["yaw"]) == 0
-        pixel_weights = expression_weight_map(targets[frontal], expressions[frontal], cfg["expression_weight"])
         rows, target_rows = stage_pairs(train_fs, sources, 0.0)
         val_rows, val_target_rows = stage_pairs(val_fs, val_sources, 0.0)
         stage = _compile_gan(AdversarialAutoencoder(

@@ -23,6 +23,7 @@ Reference:
 """
 
 import copy
+import dataclasses
 import json
 import pathlib
 import time
@@ -228,11 +229,12 @@ CONFIGS["synthfer64"] = {
     # eye / brow pixels (`expression_weight_map`; weights 0.2 on flat background .. 19 on the
     # mouth, mean 1) lifted it to 60 % in 3,700 steps while SSIM rose too (docs/gasca.md).
     "expression_weight": 4.0,
-    # The expression critic stays off (0): continuing the shipped G for 8 min with weight 0.1
-    # lifted the held-out judge 77.4 -> 81.5 % (SSIM 0.799 -> 0.785), but a whole run with it
-    # from the first stacked fine-tune at 0.15 (and 420 identities at half the epochs per stage)
-    # ended at SSIM 0.686, judge 52.4 %: G pleased the frozen critic (87 % on its outputs) with
-    # blocky texture the judge does not read (docs/gasca.md, "Expression critic").
+    # The expression critic stays off (0) in the whole schedule: a run with it from the first
+    # stacked fine-tune at 0.15 (and 420 identities at half the epochs per stage) ended at SSIM
+    # 0.686, judge 52.4 %: G pleased the frozen critic (87 % on its outputs) with blocky texture
+    # the judge does not read. A short continuation of a trained G with it is
+    # `fer_zoo.recipes.gasca.finetune` (weight 0.1, 4 epochs: judge 77.4 -> 80.5 %, SSIM 0.799
+    # -> 0.779, gate SSIM 0.75 held but not shipped; docs/gasca.md, "Expression critic").
     "expression_critic_weight": 0.0,
     "g_learning_rates": (2e-3, 2e-3, 2e-3, 2e-3),
     "d_learning_rates": (1e-3, 1e-3, 1e-3, 1e-3),
@@ -636,6 +638,49 @@ def _check_finite(name, history, runner):
     return history
 
 
+@dataclasses.dataclass
+class NormalisationData:
+    """The normaliser's training material, split by identity: raw (relit) inputs, the row of
+    the base face each input comes from (`*_source`), the per-face targets (`targets_for`) and
+    the expression-weighted L1's pixel weights (None without `expression_weight`)."""
+
+    train_set: FaceSet
+    val_set: FaceSet
+    train_inputs: np.ndarray
+    train_source: np.ndarray
+    train_targets: np.ndarray
+    val_inputs: np.ndarray
+    val_source: np.ndarray
+    val_targets: np.ndarray
+    pixel_weights: np.ndarray | None
+
+
+def normalisation_data(base, harsh, data_key, cfg, variant, rng):
+    """Split `base` by identity (`split_seed`, else `seed`; `fold` / `n_folds`), then relight the
+    inputs and build the targets of each part, drawing from `rng` in a fixed order (train inputs,
+    train targets, validation inputs, validation targets) so that `train` and the critic
+    fine-tune (`finetune.py`) see the same data. `harsh`: `synthetic_data`'s harsh-light renders
+    (or None)."""
+    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
+    train_mask, val_mask = pairs.identity_split(
+        base.labels["identity"], cfg["val_fraction"], split_seed, cfg["fold"], cfg["n_folds"]
+    )
+    train_set, val_set = base.subset(train_mask), base.subset(val_mask)
+    train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng,
+                                            None if harsh is None else harsh[:, train_mask])
+    train_targets = targets_for(train_set, variant, data_key, cfg, rng)
+    val_inputs, val_source = lit_inputs(val_set, variant, cfg, data_key, rng,
+                                        None if harsh is None else harsh[:, val_mask])
+    val_targets = targets_for(val_set, variant, data_key, cfg, rng)
+    pixel_weights = None
+    if cfg.get("expression_weight") and "expression" in train_set.labels:
+        frontal = np.round(train_set.labels["yaw"]) == 0
+        pixel_weights = expression_weight_map(train_targets[frontal], train_set.labels["expression"][frontal],
+                                              cfg["expression_weight"])
+    return NormalisationData(train_set, val_set, train_inputs, train_source, train_targets, val_inputs, val_source,
+                             val_targets, pixel_weights)
+
+
 def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasca2", precision=None,
           strategy="default", **overrides):
     """Train a GASCA model (Algorithm 1) and its expression classifier.
@@ -671,25 +716,18 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
     rng = np.random.default_rng(cfg["seed"])
     started = time.time()
 
-    harsh = None
     if isinstance(data, str) and data == "synthetic" and "cache_dir" in cfg["synthetic"]:
         # Rendered once for the whole grid (and cached on disk when cache_dir is set).
         base, harsh = synthetic_data(cfg)
     else:
-        base = load_data(data, cfg)
+        base, harsh = load_data(data, cfg), None
     data_key = data if isinstance(data, str) and data in ("synthetic", "kdef") else "real"
-    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
-    train_mask, val_mask = pairs.identity_split(
-        base.labels["identity"], cfg["val_fraction"], split_seed, cfg["fold"], cfg["n_folds"]
-    )
-    train_set, val_set = base.subset(train_mask), base.subset(val_mask)
-    train_inputs, train_source = lit_inputs(train_set, variant, cfg, data_key, rng,
-                                            None if harsh is None else harsh[:, train_mask])
-    train_targets = targets_for(train_set, variant, data_key, cfg, rng)
-    val_inputs, val_source = lit_inputs(val_set, variant, cfg, data_key, rng,
-                                        None if harsh is None else harsh[:, val_mask])
-    val_targets = targets_for(val_set, variant, data_key, cfg, rng)
+    prepared = normalisation_data(base, harsh, data_key, cfg, variant, rng)
     del harsh
+    train_set, val_set = prepared.train_set, prepared.val_set
+    train_inputs, train_source, train_targets = prepared.train_inputs, prepared.train_source, prepared.train_targets
+    val_inputs, val_source, val_targets = prepared.val_inputs, prepared.val_source, prepared.val_targets
+    pixel_weights = prepared.pixel_weights
 
     runner = StageRunner(out_dir, verbose=cfg["verbose"])
     bs, seed = cfg["batch_size"], cfg["seed"]
@@ -704,13 +742,8 @@ def train(data="synthetic", out_dir="runs/gasca2", config="small", variant="gasc
                "train_identities": sorted(int(i) for i in np.unique(train_set.labels["identity"])),
                "val_identities": sorted(int(i) for i in np.unique(val_set.labels["identity"]))}
     stage_seconds = summary["stage_seconds"] = {}
-    pixel_weights = None
-    if cfg.get("expression_weight") and "expression" in train_set.labels:
-        frontal = np.round(train_set.labels["yaw"]) == 0
-        pixel_weights = expression_weight_map(train_targets[frontal], train_set.labels["expression"][frontal],
-                                              cfg["expression_weight"])
-        if pixel_weights is not None:
-            summary["pixel_weights"] = {"max": float(pixel_weights.max()), "min": float(pixel_weights.min())}
+    if pixel_weights is not None:
+        summary["pixel_weights"] = {"max": float(pixel_weights.max()), "min": float(pixel_weights.min())}
     probe_rng = np.random.default_rng(seed + 7)
 
     def monitor(name, depth, inputs, targets):
