@@ -851,9 +851,11 @@ def compare(data, out_dir, config="kdef64", variants=("BASELINE", "JL-IL"), seed
     `out_dir/comparison.json`: per run the test accuracy overall and per pose, per variant mean,
     std (ddof 1) and values over seeds.
 
-    Example (docs/fesr.md "KDEF 64 px"):
+    Example (docs/fesr.md "KDEF 64 px"; the `.npz` holds the Recognizer's crops of the KDEF
+    photos, made as in docs/jpem.md "KDEF 64 px"):
     ```python
     compare("/tmp/jpem_kdef/kdef64_detect.npz", "/tmp/fesr_kdef/runs")   # ~95 min on 2 CPU cores
+    # or: python -m fer_zoo.recipes.fesr.train compare --data kdef64_detect.npz --out /tmp/fesr_kdef/runs
     ```
     """
     import shutil
@@ -948,3 +950,26 @@ def demo(out_dir="runs/fesr_demo", seed=0, smoke=False):
             "figures": [str(sweep["path"]), str(faces)],
         },
     }
+
+
+def main(argv=None):
+    """`python -m fer_zoo.recipes.fesr.train compare --data DATA --out DIR [--config kdef64]
+    [--variants BASELINE JL-IL] [--seeds 0 1 2]`: `compare` from the command line (a single
+    training run is `fer-zoo train fesr`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="FESR variants x training seeds (the paper's ablation).")
+    parser.add_argument("command", choices=("compare",))
+    parser.add_argument("--data", required=True, help='a FaceSet .npz, "kdef" or "synthetic"')
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", default="kdef64", choices=sorted(CONFIGS))
+    parser.add_argument("--variants", nargs="+", default=["BASELINE", "JL-IL"], choices=sorted(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    args = parser.parse_args(argv)
+    result = compare(args.data, args.out, args.config, tuple(args.variants), tuple(args.seeds))
+    print(json.dumps({v: {k: round(s["mean"], 4) for k, s in stats.items()} for v, stats in result["over_seeds"].items()},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
