@@ -215,3 +215,24 @@ def test_training_with_tensorboard_writes_its_logs(tmp_path):
     pytest.importorskip("tensorboard")
     StageRunner(tmp_path, tensorboard=True, verbose=0).fit("stage1", make_toy(), toy_data(), epochs=1)
     assert any((tmp_path / "stage1" / "logs").rglob("*tfevents*"))
+
+
+def test_divergence_guard_restores_the_last_good_epoch_and_lowers_the_rate():
+    from fer_zoo.training.callbacks import DivergenceGuard
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    guard = DivergenceGuard(factor=2.0, lr_factor=0.5)
+    guard.set_model(model)
+    guard.on_train_begin()
+    guard.on_epoch_end(0, {"loss": 4.0})
+    good = [w.copy() for w in model.get_weights()]
+    guard.on_epoch_end(1, {"loss": 7.9})  # within 2x: accepted, weights kept
+    model.set_weights([w + 1.0 for w in good])  # the next epoch moves the weights...
+    guard.on_epoch_end(2, {"loss": 52.6})  # ...and blows up: back to epoch 2's weights
+    for restored, expected in zip(model.get_weights(), good):
+        np.testing.assert_allclose(restored, expected)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 5e-4, rtol=1e-6)
+    guard.on_epoch_end(3, {"loss": float("nan")})
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 2.5e-4, rtol=1e-6)
+    assert [e[0] for e in guard.events] == [2, 3]

@@ -19,6 +19,7 @@ from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
 from fer_zoo.recipes.fesr import light_cnn, models
 from fer_zoo.recipes.fesr.recipe import VARIANTS, FESRRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
+from fer_zoo.training.callbacks import DivergenceGuard
 from fer_zoo.training.distribution import write_path
 from fer_zoo.training.monitors import GeneratorMonitor, probe_with_targets
 
@@ -458,7 +459,7 @@ def train_identity_network(identity_net, faces, cfg, runner):
         .shuffle(len(ids), seed=cfg["seed"])
         .batch(cfg["batch_size"])
     )
-    history = runner.fit("identity", classifier, ds, cfg["identity_epochs"])
+    history = runner.fit("identity", classifier, ds, cfg["identity_epochs"], callbacks=[DivergenceGuard()])
     return {k: v[-1] for k, v in history.items()}
 
 
