@@ -11,6 +11,7 @@ must be shared), only the chief writes to it; the others write into a private te
 
 import importlib.util
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -133,7 +134,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         if value is None:
             return
         value = float(value)
-        finite = value == value and abs(value) != float("inf")
+        finite = math.isfinite(value)
         if finite and self._reference is None:
             self._reference = value
         if finite and value <= self.factor * self._reference:

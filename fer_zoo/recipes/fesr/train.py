@@ -389,6 +389,13 @@ def identity_split(faces, test_fraction=0.25, seed=0):
     return faces.subset(split["train"]), faces.subset(split["test"])
 
 
+def config_split(faces, cfg):
+    """`identity_split` of `faces` with the config's test fraction and split seed (`split_seed`,
+    else `seed`): the held-out identities of a run."""
+    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
+    return identity_split(faces, cfg["test_identity_fraction"], split_seed)
+
+
 def triplet_dataset(faces, batch_size, seed=0, shuffle=True, drop_remainder=True, augment_shift=None):
     """Batches `{"image": x, "expression": y, "positive": x^{p,r}}`.
 
@@ -711,8 +718,7 @@ def run(
     runner = StageRunner(out_dir, backup_every=cfg["backup_every"], tensorboard=not cfg["paired"], verbose=verbose)
 
     faces = load_faces(data, cfg)
-    split_seed = cfg["seed"] if cfg["split_seed"] is None else cfg["split_seed"]
-    train_faces, test_faces = identity_split(faces, cfg["test_identity_fraction"], split_seed)
+    train_faces, test_faces = config_split(faces, cfg)
     num_classes = len(faces.class_names)
     flags = VARIANTS[variant]
     if cfg["paired"]:
@@ -831,8 +837,8 @@ def run(
 
 
 def accuracy_by_pose(recognizer, faces):
-    """`{"all": acc, "pose <yaw>": acc, ...}` of a recognizer on a FaceSet (poses from its `yaw`
-    labels; "all" only when it has none)."""
+    """`{"all": acc, "pose <yaw>": acc, ...}` of a recognizer on a FaceSet (the per-pose entries
+    only when it has `yaw` labels)."""
     predicted = np.argmax(recognizer.predict(faces.images, batch_size=64, verbose=0), -1)
     correct = predicted == faces.labels["expression"]
     out = {"all": float(correct.mean())}
@@ -865,7 +871,7 @@ def compare(data, out_dir, config="kdef64", variants=("BASELINE", "JL-IL"), seed
     overrides.setdefault("split_seed", 0)
     cfg = {**CONFIGS[config], **overrides}
     faces = load_faces(data, cfg)
-    _, test_faces = identity_split(faces, cfg["test_identity_fraction"], cfg["split_seed"])
+    _, test_faces = config_split(faces, cfg)
     runs = {}
     for seed in seeds:
         for index, variant in enumerate(variants):
@@ -889,7 +895,7 @@ def compare(data, out_dir, config="kdef64", variants=("BASELINE", "JL-IL"), seed
                 "values": [r[k] for r in rows]}
             for k in keys
         }
-    result = {"config": config, "overrides": {k: v for k, v in overrides.items()}, "seeds": list(seeds),
+    result = {"config": config, "overrides": dict(overrides), "seeds": list(seeds),
               "test_images": len(test_faces),
               "test_identities": sorted(int(i) for i in np.unique(test_faces.labels["identity"])),
               "runs": runs, "over_seeds": over_seeds}
