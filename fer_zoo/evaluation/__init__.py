@@ -1,5 +1,5 @@
 """Evaluation tools shared by the recipes' gates: the SynthFER expression judge
-(`fer_zoo.evaluation.judge`)."""
+(`fer_zoo.evaluation.judge`) and mean +- std over seeds or folds (`fer_zoo.evaluation.aggregate`)."""
 
 __all__ = ["ExpressionJudge", "load_judge", "train_judge"]
 

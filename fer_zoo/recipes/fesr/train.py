@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.evaluation.aggregate import over_runs
 from fer_zoo.recipes.fesr import light_cnn, models
 from fer_zoo.recipes.fesr.recipe import VARIANTS, FESRRecipe
 from fer_zoo.training import StageRunner, get_strategy, set_precision
@@ -888,13 +889,7 @@ def compare(data, out_dir, config="kdef64", variants=("BASELINE", "JL-IL"), seed
     over_seeds = {}
     for variant in variants:
         rows = [runs[f"{variant}_s{seed}"] for seed in seeds]
-        keys = [k for k in rows[0] if k == "all" or k.startswith("pose ")]
-        over_seeds[variant] = {
-            k: {"mean": float(np.mean([r[k] for r in rows])),
-                "std": float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0,
-                "values": [r[k] for r in rows]}
-            for k in keys
-        }
+        over_seeds[variant] = over_runs(rows, [k for k in rows[0] if k == "all" or k.startswith("pose ")])
     result = {"config": config, "overrides": dict(overrides), "seeds": list(seeds),
               "test_images": len(test_faces),
               "test_identities": sorted(int(i) for i in np.unique(test_faces.labels["identity"])),

@@ -167,3 +167,17 @@ def test_fit_distils_from_a_teacher(tmp_path):
         general_train.fit(tmp_path, tmp_path / "run2", epochs=1, architecture="cnn2a", distill_weight=0.7)
     with pytest.raises(FileNotFoundError, match="nowhere.weights.h5"):
         general_train.load_teacher(tmp_path / "nowhere.weights.h5")
+
+
+def test_cnn2a_model_overrides_change_the_code_grid_and_are_checked():
+    fine = general_train.build_network("cnn2a", {"shifting_units": [576, 144, 144]})
+    assert fine.get_layer("encoder_1").output.shape[1:3] == (24, 24)
+    assert fine.get_layer("encoder_2").output.shape[1:3] == (12, 12)
+    assert general_train.build_network("cnn2a").get_layer("encoder_1").output.shape[1:3] == (12, 12)
+    assert general_train.cnn2a_config("cnn2a_wide", shifting_units=[576, 144, 144])["filters"] == [32, 64, 64, 64]
+    with pytest.raises(ValueError, match="shifting_units"):
+        general_train.build_network("cnn2a", {"shifting_units": [500, 144, 144]})
+    with pytest.raises(ValueError, match="widths"):
+        general_train.build_network("cnn2a", {"widths": [1]})
+    with pytest.raises(ValueError, match="CNN2a"):
+        general_train.build_network("general", {"shifting_units": [576, 144, 144]})

@@ -70,25 +70,32 @@ ARCHITECTURES = ("general", "cnn2a", "cnn2a_wide")
 CNN2A_WIDE_FILTERS = [32, 64, 64, 64]
 
 
-def cnn2a_config(architecture):
-    """GASCA model arguments (`gasca.models.model_config`) of `"cnn2a"` / `"cnn2a_wide"` at 48 px."""
+def cnn2a_config(architecture, **model_overrides):
+    """GASCA model arguments (`gasca.models.model_config`) of `"cnn2a"` / `"cnn2a_wide"` at 48 px,
+    updated with `model_overrides` (e.g. `shifting_units=[576, 144, 144]`)."""
+    from fer_zoo.recipes.gasca.models import model_config
     from fer_zoo.recipes.gasca.presets import KDEF_CONFIG
 
     config = {**KDEF_CONFIG, "image_size": [INPUT_SIZE, INPUT_SIZE]}
     if architecture == "cnn2a_wide":
         config["filters"] = list(CNN2A_WIDE_FILTERS)
+    config.update(model_overrides)
+    model_config(**config)  # unknown keys and inconsistent sizes fail here, before any data loads
     return config
 
 
-def build_network(architecture="general"):
+def build_network(architecture="general", model_overrides=None):
     """The classifier `fit` trains: `"general"` (fer-general), `"cnn2a"` (GASCA's CNN2a at the
-    KDEF presets' widths) or `"cnn2a_wide"` (CNN2a at the paper's filter counts)."""
+    KDEF presets' widths) or `"cnn2a_wide"` (CNN2a at the paper's filter counts); CNN2a's GASCA
+    model arguments can be changed with `model_overrides`."""
     if architecture == "general":
+        if model_overrides:
+            raise ValueError(f"model_overrides {sorted(model_overrides)} apply to the CNN2a networks only.")
         return build_general_classifier(input_size=INPUT_SIZE, channels=1)
     if architecture in ("cnn2a", "cnn2a_wide"):
         from fer_zoo.recipes.gasca.models import build_classifier
 
-        return build_classifier(name="cnn2a", **cnn2a_config(architecture))
+        return build_classifier(name="cnn2a", **cnn2a_config(architecture, **(model_overrides or {})))
     raise ValueError(f"architecture={architecture!r}; choose from {ARCHITECTURES}.")
 
 
@@ -285,7 +292,7 @@ class _Log(keras.callbacks.Callback):
 
 
 def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_identities=HELDOUT_IDENTITIES,
-        verbose=0, architecture="general", init=None, teacher=None, **overrides):
+        verbose=0, architecture="general", init=None, teacher=None, model_overrides=None, **overrides):
     """Trains `fer-general` and measures it; see the module docstring.
 
     Args:
@@ -301,6 +308,8 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
             `initialise_from`; e.g. a GASCA2 run's `normalizer.weights.h5`).
         teacher: optional classifier to distil from (`load_teacher`: `.keras`, or the
             `.weights.h5` of the "general" network); needs `distill_weight` > 0.
+        model_overrides: CNN2a's GASCA model arguments to change (`cnn2a_config`), e.g.
+            `{"shifting_units": [576, 144, 144]}`; recorded in the summary as `model_config`.
         **overrides: any key of `DEFAULTS`.
 
     Returns:
@@ -335,7 +344,7 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     targets = distillation_targets(labels, teacher_probabilities, config["distill_weight"],
                                    config["distill_temperature"])
     steps = -(-len(images) // int(config["batch_size"]))
-    model = build_network(architecture)
+    model = build_network(architecture, model_overrides)
     initialised = initialise_from(model, init) if init else []
     warmup = int(config["warmup_epochs"]) * steps
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -366,7 +375,9 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
         seconds = time.time() - started
     model.save_weights(str(out_dir / "final.weights.h5"))
     summary = {
-        "config": config, "architecture": architecture, "init": str(init) if init else None,
+        "config": config, "architecture": architecture,
+        "model_config": cnn2a_config(architecture, **(model_overrides or {})) if architecture != "general" else None,
+        "init": str(init) if init else None,
         "teacher": str(teacher) if teacher else None,
         "teacher_train_accuracy": None if teacher_probabilities is None
         else round(float((teacher_probabilities.argmax(-1) == labels).mean()), 4),
@@ -402,6 +413,8 @@ def main(argv=None):
     f.add_argument("--teacher", default=None, help="classifier to distil from (.keras, or the .weights.h5 "
                    "of the 'general' network, e.g. fer-general's); with --set distill_weight=W")
     f.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DEFAULTS")
+    f.add_argument("--model-set", nargs="*", default=[], metavar="KEY=JSON",
+                   help="override CNN2a's GASCA model arguments, e.g. shifting_units=[576,144,144]")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare(args.kdef, args.fer2013, args.out)
@@ -410,8 +423,13 @@ def main(argv=None):
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = type(DEFAULTS[key])(value) if key in DEFAULTS else value
+    model_overrides = {}
+    for item in args.model_set:
+        key, _, value = item.partition("=")
+        model_overrides[key] = json.loads(value)
     summary = fit(args.data, args.out, epochs=args.epochs, precision=args.precision, seed=args.seed,
-                  architecture=args.architecture, init=args.init, teacher=args.teacher, **overrides)
+                  architecture=args.architecture, init=args.init, teacher=args.teacher,
+                  model_overrides=model_overrides or None, **overrides)
     for key in ("fer2013_publictest_plain", "fer2013_publictest_flip", "kdef_heldout_plain", "kdef_heldout_flip"):
         print(f"{key}: {summary[key]['accuracy']:.4f} ({summary[key]['n']} faces)")
     print(f"all numbers: {pathlib.Path(args.out) / 'summary.json'}")

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.evaluation.aggregate import over_runs
 from fer_zoo.recipes.jpem import data as jpem_data
 from fer_zoo.recipes.jpem import models
 from fer_zoo.recipes.jpem.recipe import JPEMRecipe
@@ -526,11 +527,9 @@ def _over_seeds(results, names, ratios, seeds):
     for r in ratios:
         name = names[(r, seeds[0])]
         runs = [results[names[(r, s)]] for s in seeds]
-        summary = {"accuracy": [run["accuracy"] for run in runs]}
-        for pose in runs[0]["per_pose"]:
-            summary[f"pose {pose}"] = [run["per_pose"][pose] for run in runs]
-        out[name] = {key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}
-                     for key, v in summary.items()}
+        out[name] = over_runs([{"accuracy": run["accuracy"],
+                                **{f"pose {pose}": value for pose, value in run["per_pose"].items()}}
+                               for run in runs])
     return out
 
 

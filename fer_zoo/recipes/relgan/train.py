@@ -28,6 +28,7 @@ import tensorflow as tf
 from fer_zoo.data import augment as augment_lib
 from fer_zoo.data import pairing, protocols
 from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.evaluation.aggregate import over_runs
 from fer_zoo.recipes.relgan import models
 from fer_zoo.recipes.relgan.recipe import (
     RELGAN,
@@ -625,8 +626,8 @@ def cross_validate(data, out_dir, folds=5, fold_indices=None, config="small", **
     """Subject-independent k-fold: `train` once per fold (`out_dir/fold<k>`), resumable.
 
     Returns:
-        dict: `folds` (each fold's metrics), `mean` and `std` of every numeric metric over
-        the folds run so far (also written to `out_dir/cv_summary.json`).
+        dict: `folds` (each fold's metrics), `mean` and sample `std` (ddof 1; None for one fold)
+        of every numeric metric over the folds run so far (also written to `out_dir/cv_summary.json`).
     """
     out_dir = pathlib.Path(out_dir)
     results = []
@@ -634,10 +635,11 @@ def cross_validate(data, out_dir, folds=5, fold_indices=None, config="small", **
         summary = train(data, str(out_dir / f"fold{k}"), config, folds=folds, fold=k, **overrides)
         results.append({"fold": k, **summary["metrics"], "seconds": summary["seconds"]})
         keys = [key for key, v in results[0].items() if isinstance(v, float) and key != "seconds"]
+        stats = over_runs(results, keys)
         report = {
             "folds": results,
-            "mean": {key: float(np.mean([r[key] for r in results])) for key in keys},
-            "std": {key: float(np.std([r[key] for r in results])) for key in keys},
+            "mean": {key: stat["mean"] for key, stat in stats.items()},
+            "std": {key: stat["std"] for key, stat in stats.items()},
         }
         write_path(out_dir / "cv_summary.json").write_text(json.dumps(report, indent=1))
     return report
