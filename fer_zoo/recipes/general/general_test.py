@@ -181,3 +181,17 @@ def test_cnn2a_model_overrides_change_the_code_grid_and_are_checked():
         general_train.build_network("cnn2a", {"widths": [1]})
     with pytest.raises(ValueError, match="CNN2a"):
         general_train.build_network("general", {"shifting_units": [576, 144, 144]})
+
+
+def test_prepare_writes_the_pretraining_set_without_held_out_identities_or_full_profiles(tmp_path):
+    _tiny_data(tmp_path)
+    kdef = FaceSet.load(tmp_path / "kdef.npz")
+    kdef.labels["yaw"] = np.tile(np.array([-90, -45, 0, 45], np.float32), 5)
+    kdef.save(tmp_path / "kdef.npz")
+    # The three source files exist, so prepare reads no data set (roots unused).
+    counts = general_train.prepare("unused-kdef", "unused-fer2013", tmp_path, progress=lambda _: None)
+    pretraining = FaceSet.load(tmp_path / general_train.PRETRAINING_FILE)
+    # identities 0, 1, 3 (2 and 4 are held out) x yaws -45, 0, 45
+    assert counts[general_train.PRETRAINING_FILE] == len(pretraining) == 9
+    assert not np.isin(pretraining.labels["identity"], general_train.HELDOUT_IDENTITIES).any()
+    assert set(pretraining.labels["yaw"].tolist()) == {-45.0, 0.0, 45.0}

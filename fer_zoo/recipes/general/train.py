@@ -31,6 +31,8 @@ from fer_zoo.recipes.general.models import build_general_classifier
 # The 12 KDEF identities (indices into the sorted identity codes) held out of every KDEF-trained
 # preset's accuracy runs (see gasca presets' HELDOUT_PROTOCOL): same people, comparable numbers.
 HELDOUT_IDENTITIES = (2, 4, 8, 10, 16, 20, 27, 34, 42, 51, 52, 57)
+# KDEF HL/S/HR crops of the 48 training identities, written by `prepare` (GASCA2 pre-training).
+PRETRAINING_FILE = "kdef_train48_hl_s_hr.npz"
 
 # The face crop the preset is trained on and that its Recognizer makes (train/serve parity).
 # Tighter than the KDEF presets' crop: the eyes and box margin put faces at FER2013's framing.
@@ -148,7 +150,8 @@ def face_preprocessor():
 
 
 def prepare(kdef_root, fer2013_root, out_dir, progress=print):
-    """Writes `fer2013_train.npz`, `fer2013_publictest.npz` and `kdef.npz` (48 px grey FaceSets).
+    """Writes `fer2013_train.npz`, `fer2013_publictest.npz`, `kdef.npz` and `PRETRAINING_FILE`
+    (the training identities' KDEF HL/S/HR faces), 48 px grey FaceSets.
 
     KDEF is cropped from its photos by `face_preprocessor()` (all five poses, full profiles
     included; faces it cannot find are listed in the report and left out), so that training crops are the
@@ -177,6 +180,14 @@ def prepare(kdef_root, fer2013_root, out_dir, progress=print):
         progress(f"kdef.npz: crop methods {faces.report.get('methods')}")
     counts["kdef.npz"] = len(FaceSet.load(path))
     progress(f"kdef.npz: {counts['kdef.npz']} faces")
+    # GASCA2 pre-training set of the `cnn2a` (gasca2) recipe: the training identities' HL/S/HR
+    # crops (the held-out identities stay out of the pre-training too).
+    path = out_dir / PRETRAINING_FILE
+    if not path.exists():
+        _, _, kdef_train, _ = load_splits(out_dir)
+        kdef_train.subset(np.isin(kdef_train.labels["yaw"], (-45.0, 0.0, 45.0))).save(path)
+    counts[PRETRAINING_FILE] = len(FaceSet.load(path))
+    progress(f"{PRETRAINING_FILE}: {counts[PRETRAINING_FILE]} faces")
     return counts
 
 
