@@ -23,10 +23,11 @@ ARMS = ("pretrained", "scratch")
 
 def _pretrain(data_dir, out_dir, seed):
     from fer_zoo.recipes.gasca.train import train
+    from fer_zoo.recipes.general.train import PRETRAINING_FILE
 
     weights = out_dir / "normalizer.weights.h5"
     if not weights.exists():
-        train(str(data_dir / "kdef_train48_hl_s_hr.npz"), out_dir=str(out_dir), config="kdef", variant="gasca2", precision="float32",
+        train(str(data_dir / PRETRAINING_FILE), out_dir=str(out_dir), config="kdef", variant="gasca2", precision="float32",
               val_fraction=0.0, classifier_epochs=0, seed=seed, verbose=0)  # float32 as the preset
     return weights
 

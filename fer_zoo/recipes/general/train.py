@@ -184,8 +184,11 @@ def prepare(kdef_root, fer2013_root, out_dir, progress=print):
     # crops (the held-out identities stay out of the pre-training too).
     path = out_dir / PRETRAINING_FILE
     if not path.exists():
-        _, _, kdef_train, _ = load_splits(out_dir)
-        kdef_train.subset(np.isin(kdef_train.labels["yaw"], (-45.0, 0.0, 45.0))).save(path)
+        from fer_zoo.data.adapters.kdef import KDEF_YAWS
+
+        kdef_train, _ = split_kdef(FaceSet.load(out_dir / "kdef.npz"))
+        yaws = [KDEF_YAWS[pose] for pose in ("HL", "S", "HR")]
+        kdef_train.subset(np.isin(kdef_train.labels["yaw"], yaws)).save(path)
     counts[PRETRAINING_FILE] = len(FaceSet.load(path))
     progress(f"{PRETRAINING_FILE}: {counts[PRETRAINING_FILE]} faces")
     return counts
@@ -196,9 +199,14 @@ def load_splits(data_dir, heldout_identities=HELDOUT_IDENTITIES):
     data_dir = pathlib.Path(data_dir)
     fer_train = FaceSet.load(data_dir / "fer2013_train.npz")
     fer_test = FaceSet.load(data_dir / "fer2013_publictest.npz")
-    kdef = FaceSet.load(data_dir / "kdef.npz")
+    kdef_train, kdef_test = split_kdef(FaceSet.load(data_dir / "kdef.npz"), heldout_identities)
+    return fer_train, fer_test, kdef_train, kdef_test
+
+
+def split_kdef(kdef, heldout_identities=HELDOUT_IDENTITIES):
+    """KDEF faces split by identity: `(training identities, held-out identities)`."""
     held = np.isin(kdef.labels["identity"], np.asarray(heldout_identities, dtype=int))
-    return fer_train, fer_test, kdef.subset(~held), kdef.subset(held)
+    return kdef.subset(~held), kdef.subset(held)
 
 
 def augmenter(seed=0):
