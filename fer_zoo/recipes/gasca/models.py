@@ -22,7 +22,7 @@ Reference:
 
 import keras
 
-from fer_zoo.layers import ConvMLP, HalfConv
+from fer_zoo.layers import ConvMLP, HalfConv, MirrorImage
 
 # Builder keyword arguments of a GASCA network (the `model` part of a training config and the
 # `config` of a preset).
@@ -345,26 +345,48 @@ class GASCANetworks:
         return classifier
 
 
-def build_classifier(name="cnn2a", **config):
+def build_classifier(name="cnn2a", flip_average=False, **config):
     """CNN1 / CNN2a / CNN2b: encoder_1..encoder_K, then the last (HalfConv) feature maps go
     straight to a softmax (flatten + dense, no hidden fully-connected layer, section VII).
 
     Args:
         name: model name (`"cnn1"`, `"cnn2a"`, `"cnn2b"`).
+        flip_average: average the probabilities of each face and its mirror image (test-time
+            augmentation inside the model, so exports and the Recognizer do it too). The same
+            layers serve both passes, so the weights are those of the plain model: train with
+            `False`, ship with `True` (the `gasca2` preset does; not in the paper).
         **config: GASCA model arguments (see `DEFAULT_MODEL_CONFIG`).
+
+    Example:
+    ```python
+    classifier = build_classifier("cnn2a", image_size=48, channels=1, filters=(16, 32, 32, 32))
+    probabilities = classifier.predict(faces)   # (N, 7)
+    ```
+
+    Reference:
+        Ruiz-Garcia et al., "Generative Adversarial Stacked Autoencoders for Facial Pose
+        Normalization and Emotion Recognition", IJCNN 2020.
     """
     config = model_config(**config)
     shapes = code_shapes(config)
     inputs = keras.Input(shapes[0], name="image")
-    x = inputs
-    for k in range(1, len(config["filters"]) + 1):
-        x = build_encoder_layer(k, config)(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    stack = [build_encoder_layer(k, config) for k in range(1, len(config["filters"]) + 1)]
+    stack.append(keras.layers.Flatten(name="flatten"))
     if config["dropout"]:
-        x = keras.layers.Dropout(config["dropout"], name="dropout")(x)
-    outputs = keras.layers.Dense(
+        stack.append(keras.layers.Dropout(config["dropout"], name="dropout"))
+    stack.append(keras.layers.Dense(
         config["num_classes"], activation="softmax", dtype="float32", name="expression"
-    )(x)
+    ))
+
+    def classify(x):
+        for layer in stack:
+            x = layer(x)
+        return x
+
+    outputs = classify(inputs)
+    if flip_average:
+        mirrored = classify(MirrorImage(name="mirror")(inputs))
+        outputs = keras.layers.Average(dtype="float32", name="flip_average")([outputs, mirrored])
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -91,6 +91,19 @@ class GASCAModelsTest(TestCase):
         self.run_model_saving_test(build_classifier(name="cnn1", **TINY), x)
         self.run_model_saving_test(build_normalizer(**TINY), x)
 
+    def test_flip_average_is_the_mean_over_the_mirror_image_with_the_same_weights(self):
+        plain = build_classifier(name="cnn2a", **TINY)
+        flipped = build_classifier(name="cnn2a", flip_average=True, **TINY)
+        self.assertEqual(len(flipped.weights), len(plain.weights))
+        flipped.set_weights(plain.get_weights())
+        x = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 1)).astype("float32")
+        expected = (np.asarray(plain(x)) + np.asarray(plain(x[:, :, ::-1]))) / 2
+        self.assertAllClose(flipped(x), expected, atol=1e-6)
+        # Mirror-invariant by construction, and not the plain model's output.
+        self.assertAllClose(flipped(x), flipped(x[:, :, ::-1]), atol=1e-6)
+        self.assertGreater(float(np.abs(np.asarray(plain(x)) - expected).max()), 1e-4)
+        self.run_model_saving_test(flipped, x)
+
     def test_builders_rebuild_same_weight_layout(self):
         # Presets rely on builder(**config) loading weights saved from GASCANetworks.
         nets = GASCANetworks(**TINY)
