@@ -27,3 +27,27 @@ class MirrorImage(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+def flip_averaged(classify, inputs, name="flip_average"):
+    """Probabilities of each face averaged with those of its mirror image.
+
+    Args:
+        classify: a callable applying the classifier's layers to a symbolic tensor; it is called
+            twice (on `inputs` and on their mirror image), so both passes share the weights.
+        inputs: the model's `keras.Input`.
+        name: name of the averaging layer.
+
+    Returns:
+        The averaged output tensor (float32 even under a mixed-precision policy).
+
+    Example:
+    ```python
+    inputs = keras.Input((48, 48, 1))
+    head = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")])
+    model = keras.Model(inputs, flip_averaged(head, inputs))
+    ```
+    """
+    outputs = classify(inputs)
+    mirrored = classify(MirrorImage(name="mirror")(inputs))
+    return keras.layers.Average(dtype="float32", name=name)([outputs, mirrored])

@@ -22,7 +22,8 @@ Reference:
 
 import keras
 
-from fer_zoo.layers import ConvMLP, HalfConv, MirrorImage
+from fer_zoo.layers import ConvMLP, HalfConv
+from fer_zoo.layers.mirror import flip_averaged
 
 # Builder keyword arguments of a GASCA network (the `model` part of a training config and the
 # `config` of a preset).
@@ -383,10 +384,7 @@ def build_classifier(name="cnn2a", flip_average=False, **config):
             x = layer(x)
         return x
 
-    outputs = classify(inputs)
-    if flip_average:
-        mirrored = classify(MirrorImage(name="mirror")(inputs))
-        outputs = keras.layers.Average(dtype="float32", name="flip_average")([outputs, mirrored])
+    outputs = flip_averaged(classify, inputs) if flip_average else classify(inputs)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -10,7 +10,7 @@ max pooling, global average pooling, dropout) at widths that train for tens of e
 import keras
 from keras import layers
 
-from fer_zoo.layers.mirror import MirrorImage
+from fer_zoo.layers.mirror import flip_averaged
 
 
 def _conv_block(filters, convs, dropout, name):
@@ -85,8 +85,5 @@ def build_general_classifier(
             x = layer(x)
         return x
 
-    outputs = classify(inputs)
-    if flip_average:
-        mirrored = classify(MirrorImage(name="mirror")(inputs))
-        outputs = layers.Average(dtype="float32", name="flip_average")([outputs, mirrored])
+    outputs = flip_averaged(classify, inputs) if flip_average else classify(inputs)
     return keras.Model(inputs, outputs, name=name)
