@@ -178,7 +178,8 @@ def prepare(kdef_root, fer2013_root, out_dir, progress=print):
                           crop="detect", preprocessor=face_preprocessor(), skip_bad=True)
         faces.save(path)
         progress(f"kdef.npz: crop methods {faces.report.get('methods')}")
-    counts["kdef.npz"] = len(FaceSet.load(path))
+    kdef = FaceSet.load(path)
+    counts["kdef.npz"] = len(kdef)
     progress(f"kdef.npz: {counts['kdef.npz']} faces")
     # GASCA2 pre-training set of the `cnn2a` (gasca2) recipe: the training identities' HL/S/HR
     # crops (the held-out identities stay out of the pre-training too).
@@ -186,7 +187,7 @@ def prepare(kdef_root, fer2013_root, out_dir, progress=print):
     if not path.exists():
         from fer_zoo.data.adapters.kdef import KDEF_YAWS
 
-        kdef_train, _ = split_kdef(FaceSet.load(out_dir / "kdef.npz"))
+        kdef_train, _ = split_kdef(kdef)
         yaws = [KDEF_YAWS[pose] for pose in ("HL", "S", "HR")]
         kdef_train.subset(np.isin(kdef_train.labels["yaw"], yaws)).save(path)
     counts[PRETRAINING_FILE] = len(FaceSet.load(path))

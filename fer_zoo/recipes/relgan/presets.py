@@ -7,9 +7,8 @@ same layer structure as the classifier `fer_zoo.recipes.relgan.train` saves
 `fer_zoo.load("relgan", weights="runs/relgan/relgan_classifier.weights.h5")`.
 """
 
-import statistics
-
 from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.evaluation.aggregate import over_runs
 from fer_zoo.recipes.relgan import models
 
 # Measured per fold of the 5-fold KDEF split (12 test subjects, 168 frontal test images each; the
@@ -20,10 +19,7 @@ RELGAN64_FOLDS = {
     "cnn_baseline": [0.7262, 0.6012, 0.6548, 0.5357, 0.7024],
 }
 
-
-def _mean_and_sample_std(values):
-    return round(statistics.mean(values), 4), round(statistics.stdev(values), 4)
-
+_FOLD_STATS = over_runs([dict(zip(RELGAN64_FOLDS, fold)) for fold in zip(*RELGAN64_FOLDS.values())])
 
 RELGAN64_ACCURACY = {
     "kdef_frontal_fold0_test": RELGAN64_FOLDS["relgan"][0],
@@ -36,9 +32,10 @@ RELGAN64_ACCURACY = {
     "per_fold": RELGAN64_FOLDS["relgan"],
     "cnn_baseline_per_fold": RELGAN64_FOLDS["cnn_baseline"],
     "folds": len(RELGAN64_FOLDS["relgan"]),
-    **dict(zip(("folds_mean", "folds_std"), _mean_and_sample_std(RELGAN64_FOLDS["relgan"]))),
-    **dict(zip(("cnn_baseline_folds_mean", "cnn_baseline_folds_std"),
-               _mean_and_sample_std(RELGAN64_FOLDS["cnn_baseline"]))),
+    "folds_mean": round(_FOLD_STATS["relgan"]["mean"], 4),
+    "folds_std": round(_FOLD_STATS["relgan"]["std"], 4),
+    "cnn_baseline_folds_mean": round(_FOLD_STATS["cnn_baseline"]["mean"], 4),
+    "cnn_baseline_folds_std": round(_FOLD_STATS["cnn_baseline"]["std"], 4),
 }
 
 PAPER = (
