@@ -36,21 +36,38 @@ def image_grid(rows, scale=3, pad=2, labels=None):
 def figure3(generator, path, cfg, identity=1000, expression="happy", harsh=True, seed=7):
     """Fig. 3 of the paper on SynthFER: inputs at +60, +45, +30, +15, 0 degrees (top; harsh
     light for GASCA2), their reconstructions (middle) and the exact frontal, evenly lit
-    target (bottom). `identity` defaults to one never used in training."""
+    target (bottom). `identity` defaults to one never used in training.
+
+    Args:
+        generator: the normaliser (a Keras model, `[-1, 1]` faces in and out).
+        path: PNG to write.
+        cfg: the GASCA config the generator was trained with (SynthFER renderer and image size).
+        identity: SynthFER identity (of the config's seed) to render.
+        expression: an expression name, or a sequence of them: one block of three rows each.
+        harsh: a random harsh light per input (one per column, drawn from `seed`), else even light.
+        seed: seed of the lights.
+    """
     from fer_zoo.data.synthfer import EVEN_LIGHT
     from fer_zoo.recipes.gasca.train import _resize, synthfer_renderer
 
+    expressions = [expression] if isinstance(expression, str) else list(expression)
     size = cfg["model"]["image_size"]
     renderer = synthfer_renderer(cfg)
-    rng = np.random.default_rng(seed)
     n = len(FIG3_YAWS)
-    lights = [renderer.sample_light(rng, harsh=True) if harsh else EVEN_LIGHT for _ in range(n)]
-    inputs = renderer.render_batch(identity=[identity] * n, expression=[expression] * n, intensity=[1.0] * n,
-                                   yaw=list(map(float, FIG3_YAWS)), pitch=[0.0] * n, light=lights)
-    target = renderer.render(identity=identity, expression=expression, intensity=1.0, yaw=0.0, pitch=0.0, light=EVEN_LIGHT)
-    inputs, target = _resize(inputs, size), _resize(target[None], size)[0]
-    outputs = np.asarray(generator(inputs.astype(np.float32), training=False))
-    canvas = image_grid([list(inputs), list(outputs), [target] * n], labels=["input", "GASCA", "target"])
+    rows, labels = [], []
+    for name in expressions:
+        rng = np.random.default_rng(seed)  # the same lights for every expression
+        lights = [renderer.sample_light(rng, harsh=True) if harsh else EVEN_LIGHT for _ in range(n)]
+        inputs = renderer.render_batch(identity=[identity] * n, expression=[name] * n, intensity=[1.0] * n,
+                                       yaw=list(map(float, FIG3_YAWS)), pitch=[0.0] * n, light=lights)
+        target = renderer.render(identity=identity, expression=name, intensity=1.0, yaw=0.0, pitch=0.0,
+                                 light=EVEN_LIGHT)
+        inputs, target = _resize(inputs, size), _resize(target[None], size)[0]
+        outputs = np.asarray(generator(inputs.astype(np.float32), training=False))
+        rows += [list(inputs), list(outputs), [target] * n]
+        prefix = f"{name} " if len(expressions) > 1 else ""
+        labels += [f"{prefix}input", "GASCA", "target"]
+    canvas = image_grid(rows, labels=labels)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
@@ -114,3 +131,32 @@ def confusion_plot(confusion, class_names, path, title="confusion (row-normalise
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def main(argv=None):
+    """`python -m fer_zoo.recipes.gasca.figures --preset gasca2-normalizer-synthfer --out F.png`:
+    Fig. 3 of a shipped (or any) 64 px SynthFER normaliser on an identity it never saw."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--preset", default="gasca2-normalizer-synthfer", help="zoo preset of the normaliser")
+    parser.add_argument("--weights", help="weights file instead of the preset's own")
+    parser.add_argument("--config", default="synthfer64", help="GASCA config it was trained with")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--identity", type=int, default=1000)
+    parser.add_argument("--expressions", nargs="+", default=["happy", "sad", "surprise"])
+    parser.add_argument("--light", choices=("harsh", "even"), default="harsh")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    import fer_zoo
+    from fer_zoo.recipes.gasca.train import resolve_config
+
+    generator = fer_zoo.load(args.preset, **({"weights": args.weights} if args.weights else {}))
+    path = figure3(generator, args.out, resolve_config(args.config), identity=args.identity,
+                   expression=args.expressions, harsh=args.light == "harsh", seed=args.seed)
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
