@@ -56,6 +56,8 @@ def notebook(name, title, intro, params, cells):
             nb.cells.append(new_markdown_cell(cell[1]))
         else:
             nb.cells.append(new_code_cell(cell))
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged notebook changes nothing
+        cell["id"] = f"{name}-{i:02d}"
     return nb
 
 
@@ -77,6 +79,38 @@ def synthfer_photo(identity, expression, seed=0, size=(240, 320), face_size=128)
     top, left = rng.integers(0, size[0] - face_size), rng.integers(0, size[1] - face_size)
     canvas[top:top + face_size, left:left + face_size] = (face + 1) / 2
     return (canvas * 255).astype(np.uint8)'''
+
+
+SHIPPED_FACES = '''import numpy as np
+from PIL import Image
+
+import fer_zoo
+from fer_zoo.data.synthfer import SynthFER
+
+# SynthFER seed 1: people the shipped presets never saw (they were trained on seed 0)
+renderer = SynthFER(image_size=64, channels=1, seed=1)
+
+
+def to_uint8(faces):
+    return np.round((np.asarray(faces) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def show(grid, name):
+    path = pathlib.Path(OUT_DIR) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    display(ShowImage(filename=str(path)))'''
+
+
+def shipped(preset, what, code):
+    """Cells that run the recipe's shipped SynthFER preset before any training."""
+    return [
+        md(f"## The shipped generator first (no training)\n`{preset}` {what} Its card gives the "
+           "gate it passed (or not) on held-out identities; the training below is a short demo run, "
+           "far smaller than the preset's."),
+        SHIPPED_FACES,
+        code,
+    ]
 
 
 QUICKSTART = notebook(
@@ -166,6 +200,14 @@ else:      # the demo setting: a few CPU minutes
     OVERRIDES = {"gan_epochs": 2, "finetune_epochs": 1, "classifier_epochs": 3,
                  "synthetic": {"identities": 10}, "verbose": 0}''',
     [
+        *shipped("gasca2-normalizer-synthfer", "turns a face seen from up to 60 degrees, under harsh light, "
+                 "into the frontal, evenly lit face of the same person and expression.",
+                 '''rng = np.random.default_rng(0)
+requests = [("happy", 45.0), ("sad", -30.0), ("surprise", 30.0), ("angry", -45.0)]
+faces = np.stack([renderer.render(identity=i, expression=e, yaw=y, light=renderer.sample_light(rng, harsh=True))
+                  for i, (e, y) in enumerate(requests)])
+normalizer = fer_zoo.Synthesizer("gasca2-normalizer-synthfer")
+show(normalizer.grid(to_uint8(faces), cropped=True), "shipped_normalizer.png")  # rows: input | output'''),
         md("## Train (Algorithm 1 + classifier)\nEvery stage is resumable: re-running the cell skips finished "
            "stages."),
         '''from fer_zoo.recipes.gasca import train as gasca
@@ -217,6 +259,12 @@ else:
                  "synthetic": {"identities": 12, "yaws": YAWS, "seed": 0}, "verbose": 0}
     GENERATED_RATIO = [0, 5]''',
     [
+        *shipped("jpem-generator-synthfer", "gives a neutral frontal face any expression, turned to "
+                 "-45, 0 or +45 degrees.",
+                 '''faces = np.stack([renderer.render(identity=i) for i in range(2)])   # neutral, frontal
+generator = fer_zoo.Synthesizer("jpem-generator-synthfer")
+# rows: input | output (happy, frontal) | the seven expressions (frontal) | happy at the three yaws
+show(generator.grid(to_uint8(faces), cropped=True, expression="happy", yaw=0.0), "shipped_jpem.png")'''),
         md("## Train the GAN stage and the classifiers"),
         '''from fer_zoo.recipes.jpem import train as jpem
 
@@ -271,6 +319,12 @@ else:
     OVERRIDES = {**COMMON, "synthetic_identities": 16, "identity_epochs": 3, "pretrain_epochs": 6,
                  "joint_epochs": 1}''',
     [
+        *shipped("fesr-generator-synthfer", "sets an expression on a given face at a continuous "
+                 "intensity in [0, 1].",
+                 '''faces = np.stack([renderer.render(identity=i) for i in range(2)])   # neutral, frontal
+editor = fer_zoo.Synthesizer("fesr-generator-synthfer")
+# rows: input | output (surprise at 0.6) | the seven expressions | surprise at intensity 0 .. 1
+show(editor.grid(to_uint8(faces), cropped=True, expression="surprise", intensity=0.6), "shipped_fesr.png")'''),
         md("## Train (Algorithm 1)"),
         '''from fer_zoo.recipes.fesr import train as fesr
 
@@ -314,6 +368,13 @@ if SMOKE:  # seconds: 8 identities, one pairing, one epoch per stage
 else:      # the recipe's demo setting (a few CPU minutes)
     OVERRIDES = {}''',
     [
+        *shipped("relgan-generator-synthfer", "puts the expression of a source face on a target person.",
+                 '''targets = np.stack([renderer.render(identity=i) for i in range(4)])   # neutral
+sources = np.stack([renderer.render(identity=10 + i, expression=e)
+                    for i, e in enumerate(["happy", "surprise", "sad", "angry"])])
+reenactor = fer_zoo.Synthesizer("relgan-generator-synthfer")
+# rows: target | source | output (the target with the source's expression)
+show(reenactor.grid(to_uint8(targets), expression_from=to_uint8(sources), cropped=True), "shipped_relgan.png")'''),
         md("## Train (reenactment GAN, then the MLP on the frozen expression encoder) and draw the figures\n"
            "`demo` runs `train` on SynthFER with the recipe's demo settings (updated by `OVERRIDES`) and "
            "writes the paper-style figures."),
