@@ -13,6 +13,10 @@ that failure. This module is that last stage as a resumable, repeatable run:
    (`AdversarialAutoencoder(expression_critic=...)`; no adversarial term, D not trained),
    for `epochs` epochs (or until `minutes` of wall time, when given).
 
+`--critic-weight 0` is the control: the same continuation (data, steps, learning rate) without
+the critic (no `expression_critic` stage), which separates what the critic adds from what the
+extra epochs add.
+
 ```bash
 python -m fer_zoo.recipes.gasca.finetune --weights fer_zoo/zoo/weights/gasca2_normalizer_synthfer64.weights.h5 \\
     --out RUN --critic-weight 0.1 --epochs 4
@@ -58,7 +62,7 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         out_dir: run folder (stages resume from it).
         config: a `train.CONFIGS` name (SynthFER data, as `train("synthetic", ...)` renders it).
         critic_weight: weight of the critic's cross-entropy (per-image mean, nats) beside the
-            per-pixel-mean weighted L1; must be > 0.
+            per-pixel-mean weighted L1; 0 is the control run without a critic; must be >= 0.
         minutes: wall-clock budget of the fine-tune stage (None, the default: `epochs` only, so
             a rerun makes the same number of steps on any machine).
         epochs: fine-tune epochs (a maximum when `minutes` is set).
@@ -70,8 +74,9 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
     Returns:
         dict: `summary` (also `out_dir/summary.json`) with the artifact paths.
     """
-    if not critic_weight or critic_weight <= 0:
-        raise ValueError(f"finetune_with_critic: critic_weight must be > 0, got {critic_weight!r}.")
+    if critic_weight is None or not np.isfinite(critic_weight) or critic_weight < 0:
+        raise ValueError(f"finetune_with_critic: critic_weight must be >= 0 (0: no critic), got {critic_weight!r}.")
+    with_critic = critic_weight > 0
     weights = pathlib.Path(weights)
     if not weights.is_file():
         raise FileNotFoundError(f"finetune_with_critic: weights file {str(weights)!r} does not exist.")
@@ -97,7 +102,7 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         runner = StageRunner(out_dir, verbose=cfg["verbose"])
         strategy = get_strategy("default")
         critic = train_expression_critic(runner, cfg, strategy, inputs, expressions[sources], val_inputs,
-                                         val_expressions[val_sources])
+                                         val_expressions[val_sources]) if with_critic else None
         nets = GASCANetworks(**cfg["model"])
         generator = nets.stacked_generator()
         generator.load_weights(str(weights))
@@ -105,12 +110,12 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         val_rows, val_target_rows = stage_pairs(val_fs, val_sources, 0.0)
         stage = _compile_gan(AdversarialAutoencoder(
             generator, nets.stacked_discriminator(), adversarial_weight=0.0, train_discriminator=False,
-            reconstruction_weights=pixel_weights, expression_critic=critic.model, expression_weight=critic_weight,
-            seed=seed), learning_rate, learning_rate, 1.0)
+            reconstruction_weights=pixel_weights, expression_critic=critic.model if with_critic else None,
+            expression_weight=critic_weight, seed=seed), learning_rate, learning_rate, 1.0)
         data = _dataset(inputs[rows], targets[target_rows], cfg["batch_size"], seed,
-                        expressions=expressions[sources[rows]])
+                        expressions=expressions[sources[rows]] if with_critic else None)
         validation = _dataset(val_inputs[val_rows], val_targets[val_target_rows], cfg["batch_size"], seed,
-                              shuffle=False, expressions=val_expressions[val_sources[val_rows]])
+                              shuffle=False, expressions=val_expressions[val_sources[val_rows]] if with_critic else None)
         probe = val_inputs[val_rows][:256], val_targets[val_target_rows][:256]
         spread_before = output_spread(generator, *probe)
         callbacks = [WallClockBudget(time.time() + 60 * minutes)] if minutes else []
@@ -132,7 +137,7 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             "learning_rate": learning_rate,
             "precision": precision,
             "seed": seed,
-            "expression_critic": critic.report,
+            "expression_critic": critic.report if with_critic else None,
             "finetune_history": _jsonable(history),
             "output_spread_before": spread_before,
             "output_spread_after": spread_after,
@@ -150,7 +155,7 @@ def main(argv=None):
     parser.add_argument("--weights", required=True, help="stacked-G weights to start from (.weights.h5)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--config", default="synthfer64")
-    parser.add_argument("--critic-weight", type=float, default=0.1)
+    parser.add_argument("--critic-weight", type=float, default=0.1, help="0: the control run without a critic")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default: none)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=2e-4)

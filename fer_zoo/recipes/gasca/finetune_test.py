@@ -54,9 +54,23 @@ class CriticFinetuneTest(TestCase):
         for a, b in zip(tuned.get_weights(), resumed.get_weights()):
             self.assertAllClose(a, b)
 
+    def test_critic_weight_zero_is_the_same_continuation_without_a_critic(self):
+        out = self.get_temp_dir()
+        start, path, overrides = self._start(out)
+        run = os.path.join(out, "control")
+        summary = finetune_with_critic(path, run, critic_weight=0, epochs=1, precision="float32", **overrides)
+        self.assertEqual(sorted(d for d in os.listdir(run) if os.path.isdir(os.path.join(run, d))), ["critic_finetune"])
+        self.assertIsNone(summary["expression_critic"])
+        self.assertNotIn("expression_loss", summary["finetune_history"])
+        self.assertTrue(np.all(np.isfinite(summary["finetune_history"]["reconstruction_loss"])))
+        tuned = GASCANetworks(**resolve_config("synthfer64", model=TINY["model"])["model"]).stacked_generator()
+        tuned.load_weights(summary["artifacts"]["weights"])
+        changed = [float(np.abs(a - b).max()) for a, b in zip(start.get_weights(), tuned.get_weights())]
+        self.assertGreater(max(changed), 1e-6)
+
     def test_bad_arguments(self):
         out = self.get_temp_dir()
         with self.assertRaisesRegex(ValueError, "critic_weight"):
-            finetune_with_critic(os.path.join(out, "x.weights.h5"), out, critic_weight=0)
+            finetune_with_critic(os.path.join(out, "x.weights.h5"), out, critic_weight=-0.1)
         with self.assertRaisesRegex(FileNotFoundError, "missing.weights.h5"):
             finetune_with_critic(os.path.join(out, "missing.weights.h5"), out)
