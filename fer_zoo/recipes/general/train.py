@@ -68,7 +68,8 @@ ARCHITECTURES = ("general", "cnn2a", "cnn2a_wide")
 # CNN2a at the paper's filter counts (32, 64, 64, 64; section VIII) instead of the KDEF presets'
 # CPU-sized (16, 32, 32, 32): on FER2013 + KDEF the narrow one under-fits (44 % training accuracy
 # after 44 epochs, docs/gasca.md "CNN2a on FER2013 + KDEF"); all but the first layer work on the
-# 12x12 code grid, so the wide one costs about as much per image.
+# 12x12 code grid; measured, the wide one trains at about half the narrow one's rate (2,924 vs
+# 1,511 s for 44 epochs) and reads the held-out KDEF crops 0.8 points better (one seed).
 CNN2A_WIDE_FILTERS = [32, 64, 64, 64]
 
 
