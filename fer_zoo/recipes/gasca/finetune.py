@@ -15,12 +15,13 @@ that failure. This module is that last stage as a resumable, repeatable run:
 
 `--critic-weight 0` is the control: the same continuation (data, steps, learning rate) without
 the critic (no `expression_critic` stage), which separates what the critic adds from what the
-extra epochs add.
+extra epochs add. (Measured: the extra epochs were the gain; `gasca2-normalizer-synthfer` ships the
+first run plus `--critic-weight 0 --epochs 12`, docs/gasca.md.)
 
 ```bash
-python -m fer_zoo.recipes.gasca.finetune --weights fer_zoo/zoo/weights/gasca2_normalizer_synthfer64.weights.h5 \\
-    --out RUN --critic-weight 0.1 --epochs 4
-python -m fer_zoo.recipes.gasca.synthfer_gate --normalizer RUN/normalizer.weights.h5 --judge JUDGE --out RUN/gate
+python -m fer_zoo.recipes.gasca.finetune --weights RUN/normalizer.weights.h5 \\
+    --out RUN2 --critic-weight 0.1 --epochs 4
+python -m fer_zoo.recipes.gasca.synthfer_gate --normalizer RUN2/normalizer.weights.h5 --judge JUDGE --out RUN2/gate
 ```
 Writes `RUN/normalizer.weights.h5`, `RUN/normalizer.json` (what the gate and `fer_zoo.load`
 need) and `RUN/summary.json` (losses of both stages, output spread before and after).
