@@ -86,13 +86,10 @@ from PIL import Image
 
 import fer_zoo
 from fer_zoo.data.synthfer import SynthFER
+from fer_zoo.zoo.synthesizer import to_uint8  # [-1, 1] renders -> uint8, no range guessing
 
 # SynthFER seed 1: people the shipped presets never saw (they were trained on seed 0)
 renderer = SynthFER(image_size=64, channels=1, seed=1)
-
-
-def to_uint8(faces):
-    return np.round((np.asarray(faces) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
 
 
 def show(grid, name):

@@ -149,10 +149,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    import fer_zoo
     from fer_zoo.recipes.gasca.train import resolve_config
+    from fer_zoo.zoo.loading import load
 
-    generator = fer_zoo.load(args.preset, **({"weights": args.weights} if args.weights else {}))
+    generator = load(args.preset, **({"weights": args.weights} if args.weights else {}))
     path = figure3(generator, args.out, resolve_config(args.config), identity=args.identity,
                    expression=args.expressions, harsh=args.light == "harsh", seed=args.seed)
     print(path)

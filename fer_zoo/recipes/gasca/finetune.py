@@ -23,8 +23,8 @@ python -m fer_zoo.recipes.gasca.finetune --weights RUN/normalizer.weights.h5 \\
     --out RUN2 --critic-weight 0.1 --epochs 4
 python -m fer_zoo.recipes.gasca.synthfer_gate --normalizer RUN2/normalizer.weights.h5 --judge JUDGE --out RUN2/gate
 ```
-Writes `RUN/normalizer.weights.h5`, `RUN/normalizer.json` (what the gate and `fer_zoo.load`
-need) and `RUN/summary.json` (losses of both stages, output spread before and after).
+Writes `RUN2/normalizer.weights.h5`, `RUN2/normalizer.json` (what the gate and `fer_zoo.load`
+need) and `RUN2/summary.json` (losses of both stages, output spread before and after).
 """
 
 import argparse
