@@ -15,7 +15,10 @@ that failure. This module is that last stage as a resumable, repeatable run:
 
 `--critic-weight 0` is the control: the same continuation (data, steps, learning rate) without
 the critic (no `expression_critic` stage), which separates what the critic adds from what the
-extra epochs add. (Measured: the extra epochs were the gain; `gasca2-normalizer-synthfer` ships the
+extra epochs add; it is a G-only L1 step (D is skipped). `--light-copies K` renders each training
+face under K harsh lights instead of the first run's one (new lights for the same faces: the
+normaliser read a new light of a training face worse than the one it was trained on), and
+`--schedule cosine` decays G's rate to 0 over the epochs. (Measured: the extra epochs were the gain; `gasca2-normalizer-synthfer` ships the
 first run plus `--critic-weight 0 --epochs 12`, docs/gasca.md.)
 
 ```bash
@@ -54,7 +57,8 @@ from fer_zoo.training.distribution import write_path
 
 
 def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.1, minutes=None, epochs=4,
-                         learning_rate=2e-4, precision="mixed_bfloat16", seed=0, **overrides):
+                         learning_rate=2e-4, precision="mixed_bfloat16", seed=0, light_copies=None, schedule="constant",
+                         **overrides):
     """Fine-tune the stacked G in `weights` with the frozen expression critic; see the module.
 
     Args:
@@ -70,6 +74,13 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         learning_rate: Adam learning rate of G.
         precision: Keras dtype policy for the run.
         seed: seed of the data order, the light draws and the split.
+        light_copies: harsh-light renders per training face (None: the config's, 1 for
+            `synthfer64`). Copy 0 is the one the first run saw; more copies are new lights for
+            the same faces (the normaliser reads a new light of a training face 9 points worse
+            than the one it was trained on) and raise the harsh share of the data from 1/2 to
+            `k / (k + 1)`. Rendered once and cached like the first run's data.
+        schedule: "constant" (Adam at `learning_rate`) or "cosine" (decayed to 0 over the
+            `epochs`).
         **overrides: config keys (e.g. `batch_size`, `expression_critic_epochs`, `model`).
 
     Returns:
@@ -77,6 +88,12 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
     """
     if critic_weight is None or not np.isfinite(critic_weight) or critic_weight < 0:
         raise ValueError(f"finetune_with_critic: critic_weight must be >= 0 (0: no critic), got {critic_weight!r}.")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"finetune_with_critic: schedule must be 'constant' or 'cosine', got {schedule!r}.")
+    if light_copies is not None:
+        if int(light_copies) != light_copies or light_copies < 1:
+            raise ValueError(f"finetune_with_critic: light_copies must be an integer >= 1, got {light_copies!r}.")
+        overrides["light_copies"] = int(light_copies)
     with_critic = critic_weight > 0
     weights = pathlib.Path(weights)
     if not weights.is_file():
@@ -109,12 +126,16 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         generator.load_weights(str(weights))
         rows, target_rows = stage_pairs(train_fs, sources, 0.0)
         val_rows, val_target_rows = stage_pairs(val_fs, val_sources, 0.0)
+        data = _dataset(inputs[rows], targets[target_rows], cfg["batch_size"], seed,
+                        expressions=expressions[sources[rows]] if with_critic else None)
+        g_rate = learning_rate
+        if schedule == "cosine":
+            g_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * int(data.cardinality())))
+        # No adversarial term and D frozen: the recipe skips D (a G-only step).
         stage = _compile_gan(AdversarialAutoencoder(
             generator, nets.stacked_discriminator(), adversarial_weight=0.0, train_discriminator=False,
             reconstruction_weights=pixel_weights, expression_critic=critic.model if with_critic else None,
-            expression_weight=critic_weight, seed=seed), learning_rate, learning_rate, 1.0)
-        data = _dataset(inputs[rows], targets[target_rows], cfg["batch_size"], seed,
-                        expressions=expressions[sources[rows]] if with_critic else None)
+            expression_weight=critic_weight, seed=seed), g_rate, learning_rate, 1.0)
         validation = _dataset(val_inputs[val_rows], val_targets[val_target_rows], cfg["batch_size"], seed,
                               shuffle=False, expressions=val_expressions[val_sources[val_rows]] if with_critic else None)
         probe = val_inputs[val_rows][:256], val_targets[val_target_rows][:256]
@@ -136,6 +157,9 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             "critic_weight": critic_weight,
             "minutes": minutes,
             "learning_rate": learning_rate,
+            "schedule": schedule,
+            "light_copies": cfg["light_copies"],
+            "train_pairs": int(len(rows)),
             "precision": precision,
             "seed": seed,
             "expression_critic": critic.report if with_critic else None,
@@ -160,10 +184,15 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default: none)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="G's learning rate: constant, or cosine-decayed to 0 over --epochs")
+    parser.add_argument("--light-copies", type=int, default=None,
+                        help="harsh-light renders per training face (default: the config's; copy 0 is the first run's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
-                                   args.learning_rate, seed=args.seed)
+                                   args.learning_rate, seed=args.seed, light_copies=args.light_copies,
+                                   schedule=args.schedule)
     print(json.dumps({k: summary[k] for k in ("expression_critic", "output_spread_before", "output_spread_after",
                                               "seconds")}, indent=1))
 

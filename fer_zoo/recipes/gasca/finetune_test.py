@@ -68,6 +68,24 @@ class CriticFinetuneTest(TestCase):
         changed = [float(np.abs(a - b).max()) for a, b in zip(start.get_weights(), tuned.get_weights())]
         self.assertGreater(max(changed), 1e-6)
 
+    def test_more_light_copies_and_a_cosine_schedule(self):
+        # light_copies k: each training face under k harsh lights (copy 0 the first run's), so
+        # (k + 1) inputs per face instead of 2; cosine decays G's rate to 0 over the epochs.
+        out = self.get_temp_dir()
+        _, path, overrides = self._start(out)
+        one = finetune_with_critic(path, os.path.join(out, "one"), critic_weight=0, epochs=1, precision="float32",
+                                   **overrides)
+        three = finetune_with_critic(path, os.path.join(out, "three"), critic_weight=0, epochs=1,
+                                     precision="float32", light_copies=3, schedule="cosine", **overrides)
+        self.assertEqual((one["light_copies"], three["light_copies"]), (1, 3))
+        self.assertEqual(three["train_pairs"], 2 * one["train_pairs"])
+        self.assertEqual(three["schedule"], "cosine")
+        self.assertTrue(np.all(np.isfinite(three["finetune_history"]["reconstruction_loss"])))
+        with self.assertRaisesRegex(ValueError, "light_copies"):
+            finetune_with_critic(path, out, critic_weight=0, light_copies=0)
+        with self.assertRaisesRegex(ValueError, "schedule"):
+            finetune_with_critic(path, out, critic_weight=0, schedule="step")
+
     def test_bad_arguments(self):
         out = self.get_temp_dir()
         with self.assertRaisesRegex(ValueError, "critic_weight"):

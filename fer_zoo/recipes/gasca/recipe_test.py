@@ -51,6 +51,28 @@ class AdversarialAutoencoderTest(TestCase):
         self.assertFalse(_changed(g0, stage.generator))
         self.assertTrue(_changed(d0, stage.discriminator))
 
+    def test_generator_only_step_skips_d_and_makes_the_same_g_update(self):
+        # No adversarial term and D frozen: D contributes nothing, so the recipe skips it (a
+        # faster step) and logs no D terms; G's update is the one the full step makes.
+        nets = GASCANetworks(**TINY)
+        generator = nets.shallow_autoencoder(1)
+        start = [np.array(v) for v in generator.get_weights()]
+        updates = []
+        for train_d in (False, True):
+            generator.set_weights(start)
+            stage = AdversarialAutoencoder(generator, nets.shallow_discriminator(1), adversarial_weight=0.0,
+                                           train_discriminator=train_d, seed=0)
+            stage.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.SGD(1e-2))
+            self.assertEqual(stage.uses_discriminator, train_d)
+            history = stage.fit(_pairs(), epochs=2, verbose=0).history
+            self.assertEqual("d_loss" in history, train_d)
+            self.assertIn("output_std", history)
+            self.assertEqual("d_loss" in stage.evaluate(_pairs(), verbose=0, return_dict=True), train_d)
+            updates.append([np.array(v) for v in generator.get_weights()])
+        self.assertTrue(any(not np.allclose(a, b) for a, b in zip(start, updates[0])))
+        for a, b in zip(*updates):
+            self.assertAllClose(a, b, atol=1e-6)
+
     def test_reconstruction_norm_l1_and_l2(self):
         nets = GASCANetworks(**TINY)
         x, y = next(iter(_pairs()))
