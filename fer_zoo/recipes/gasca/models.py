@@ -23,7 +23,7 @@ Reference:
 import keras
 
 from fer_zoo.layers import ConvMLP, HalfConv
-from fer_zoo.layers.mirror import flip_averaged
+from fer_zoo.layers.mirror import MirrorImage, flip_averaged
 
 # Builder keyword arguments of a GASCA network (the `model` part of a training config and the
 # `config` of a preset).
@@ -388,15 +388,42 @@ def build_classifier(name="cnn2a", flip_average=False, **config):
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_normalizer(name="gasca2_normalizer", **config):
+def build_normalizer(name="gasca2_normalizer", flip_average=False, **config):
     """The stacked generator G as a stand-alone pose/illumination normaliser: a face at up to
     +-60 degrees (or badly lit) in, a frontal evenly lit reconstruction out, both in [-1, 1].
 
     Its stacked encoder (`model.get_layer("encoder_K")` output) is the pose-invariant code.
+
+    Args:
+        name: model name.
+        flip_average: also normalise the mirror image of each face and average G(x) with the
+            mirror of G(mirror(x)) (the frontal face of a mirrored input is the mirrored frontal
+            face): test-time averaging inside the model, so exports and the `Synthesizer` do it
+            too. The same layers serve both passes, so the weights are those of the plain
+            model (train with `False`). Not in the paper. With it, `encoder_K` is called twice
+            (use a plain model to read the code).
+        **config: GASCA model arguments (see `DEFAULT_MODEL_CONFIG`).
+
+    Example:
+    ```python
+    normaliser = build_normalizer(image_size=64, channels=1, filters=(32, 64, 64, 64), flip_average=True)
+    frontal = normaliser.predict(faces)   # (N, 64, 64, 1) in [-1, 1]
+    ```
     """
     nets = GASCANetworks(**config)
-    generator = nets.stacked_generator()
-    return keras.Model(generator.inputs, generator.outputs, name=name)
+    stack = nets.encoders + list(reversed(nets.decoders))
+
+    def normalise(x):
+        for layer in stack:
+            x = layer(x)
+        return x
+
+    inputs = keras.Input(nets.shapes[0], name="image")
+    if not flip_average:
+        return keras.Model(inputs, normalise(inputs), name=name)
+    mirrored = MirrorImage(name="mirror_back")(normalise(MirrorImage(name="mirror")(inputs)))
+    outputs = keras.layers.Average(dtype="float32", name="flip_average")([normalise(inputs), mirrored])
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_expression_critic(image_size=(64, 64), channels=1, num_classes=7, widths=(16, 32, 64, 96),

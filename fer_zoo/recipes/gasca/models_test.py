@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -90,6 +92,23 @@ class GASCAModelsTest(TestCase):
         x = np.random.uniform(-1, 1, (2, 16, 16, 1)).astype("float32")
         self.run_model_saving_test(build_classifier(name="cnn1", **TINY), x)
         self.run_model_saving_test(build_normalizer(**TINY), x)
+
+    def test_normalizer_flip_average_mirrors_back_and_loads_plain_weights(self):
+        # G(x) averaged with the mirror of G(mirror(x)); the plain model's weight file loads
+        # as is (the mirror / average layers have no weights), and it survives .keras save/load.
+        plain = build_normalizer(**TINY)
+        path = os.path.join(self.get_temp_dir(), "plain.weights.h5")
+        plain.save_weights(path)
+        flipped = build_normalizer(flip_average=True, **TINY)
+        flipped.load_weights(path)
+        x = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 1)).astype("float32")
+        expected = (np.asarray(plain(x)) + np.asarray(plain(x[:, :, ::-1]))[:, :, ::-1]) / 2
+        self.assertAllClose(np.asarray(flipped(x)), expected, atol=1e-5)
+        # Not the plain output: the two passes differ on an asymmetric input.
+        self.assertGreater(float(np.abs(np.asarray(flipped(x)) - np.asarray(plain(x))).max()), 1e-4)
+        # A mirrored face gives the mirrored normalised face.
+        self.assertAllClose(np.asarray(flipped(x[:, :, ::-1])), np.asarray(flipped(x))[:, :, ::-1], atol=1e-5)
+        self.run_model_saving_test(flipped, x)
 
     def test_flip_average_is_the_mean_over_the_mirror_image_with_the_same_weights(self):
         plain = build_classifier(name="cnn2a", **TINY)

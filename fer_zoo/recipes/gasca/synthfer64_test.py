@@ -168,5 +168,11 @@ class GateTest(TestCase):
         # Copying a frontal, evenly lit input is the target itself.
         self.assertAlmostEqual(results["copy input"]["ssim_by_cell"]["even +0"], 1.0, places=4)
         self.assertIn("passed", results["gate"])
+        # The mirror-averaged normaliser (as the preset ships) is gated from the same file.
+        mirrored = run_gate(weights, f"{out}/judge", f"{out}/gate_flip", identities=1, train_identities=2,
+                            flip_average=True)
+        self.assertTrue(mirrored["setup"]["flip_average"])
+        self.assertNotEqual(mirrored["G(x)"]["ssim"], results["G(x)"]["ssim"])
+        self.assertEqual(results["copy input"]["ssim"], mirrored["copy input"]["ssim"])
         a = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype(np.float32)
         self.assertAllClose(ssim(a, a), [1.0, 1.0], atol=1e-5)

@@ -201,15 +201,17 @@ def example_figure(path, inputs, outputs, targets, labels, identities=(0, 1, 2, 
 
 
 def run_gate(normalizer, judge, out, config="synthfer64", heldout_seed=1, identities=20, intensity=1.0,
-             train_seed=None, train_identities=None):
+             train_seed=None, train_identities=None, flip_average=False):
     """Evaluate normaliser weights `normalizer` with the judge at `judge`; writes gate.json,
-    gate.md and gate_examples.png into `out` and returns the results dict."""
+    gate.md and gate_examples.png into `out` and returns the results dict. `flip_average`:
+    gate the weights as `build_normalizer(..., flip_average=True)` uses them (G(x) averaged with
+    the mirror of G(mirror(x)), as the shipped preset does)."""
     from fer_zoo.evaluation import load_judge
     from fer_zoo.recipes.gasca.models import build_normalizer
 
     model_config, summary = normalizer_config(normalizer, config)
     size, channels = model_config["image_size"][0], model_config["channels"]
-    generator = build_normalizer(**model_config)
+    generator = build_normalizer(**{**model_config, "flip_average": flip_average})
     generator.load_weights(str(normalizer))
     judge_model = load_judge(judge)
     if summary is not None:
@@ -228,6 +230,7 @@ def run_gate(normalizer, judge, out, config="synthfer64", heldout_seed=1, identi
     results["setup"] = {"normalizer": str(normalizer), "judge": str(judge), "heldout_seed": heldout_seed,
                         "heldout_identities": identities, "intensity": intensity, "yaws": list(GATE_YAWS),
                         "lights": list(LIGHTS), "images": int(len(inputs)), "train_seed": train_seed,
+                        "flip_average": flip_average,
                         "mean_face_identities": len(list(ids)), "model": model_config,
                         "judge_accuracy_exact_renders": judge_model.metadata.get("report", {}).get("accuracy")}
     out = pathlib.Path(out)
@@ -249,9 +252,11 @@ def main(argv=None):
     parser.add_argument("--heldout-seed", type=int, default=1)
     parser.add_argument("--identities", type=int, default=20)
     parser.add_argument("--intensity", type=float, default=1.0)
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average G(x) with the mirror of G(mirror(x)), as the shipped preset does")
     args = parser.parse_args(argv)
     results = run_gate(args.normalizer, args.judge, args.out, args.config, args.heldout_seed, args.identities,
-                       args.intensity)
+                       args.intensity, flip_average=args.flip_average)
     print(results["table"])
     print("figure:", results["figure"])
 
