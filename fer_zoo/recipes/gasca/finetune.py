@@ -58,7 +58,7 @@ from fer_zoo.training.distribution import write_path
 
 def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.1, minutes=None, epochs=4,
                          learning_rate=2e-4, precision="mixed_bfloat16", seed=0, light_copies=None, schedule="constant",
-                         **overrides):
+                         identities=None, **overrides):
     """Fine-tune the stacked G in `weights` with the frozen expression critic; see the module.
 
     Args:
@@ -81,6 +81,8 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             `k / (k + 1)`. Rendered once and cached like the first run's data.
         schedule: "constant" (Adam at `learning_rate`) or "cosine" (decayed to 0 over the
             `epochs`).
+        identities: SynthFER identities of the config's seed to render and split (None: the
+            config's, 210 for `synthfer64`); the first `identities` include the first run's.
         **overrides: config keys (e.g. `batch_size`, `expression_critic_epochs`, `model`).
 
     Returns:
@@ -94,6 +96,11 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         if int(light_copies) != light_copies or light_copies < 1:
             raise ValueError(f"finetune_with_critic: light_copies must be an integer >= 1, got {light_copies!r}.")
         overrides["light_copies"] = int(light_copies)
+    if identities is not None:
+        if int(identities) != identities or identities < 2:
+            raise ValueError(f"finetune_with_critic: identities must be an integer >= 2, got {identities!r}.")
+        synthetic = overrides.get("synthetic") or resolve_config(config)["synthetic"]
+        overrides["synthetic"] = {**synthetic, "identities": int(identities)}
     with_critic = critic_weight > 0
     weights = pathlib.Path(weights)
     if not weights.is_file():
@@ -186,13 +193,15 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
                         help="G's learning rate: constant, or cosine-decayed to 0 over --epochs")
+    parser.add_argument("--identities", type=int, default=None,
+                        help="SynthFER identities to render and split (default: the config's)")
     parser.add_argument("--light-copies", type=int, default=None,
                         help="harsh-light renders per training face (default: the config's; copy 0 is the first run's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
                                    args.learning_rate, seed=args.seed, light_copies=args.light_copies,
-                                   schedule=args.schedule)
+                                   schedule=args.schedule, identities=args.identities)
     print(json.dumps({k: summary[k] for k in ("expression_critic", "output_spread_before", "output_spread_after",
                                               "seconds")}, indent=1))
 

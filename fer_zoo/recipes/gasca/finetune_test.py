@@ -81,6 +81,13 @@ class CriticFinetuneTest(TestCase):
         self.assertEqual(three["train_pairs"], 2 * one["train_pairs"])
         self.assertEqual(three["schedule"], "cosine")
         self.assertTrue(np.all(np.isfinite(three["finetune_history"]["reconstruction_loss"])))
+        # More identities: the first run's (identities 0-2) and one more, split the same way.
+        four = finetune_with_critic(path, os.path.join(out, "four"), critic_weight=0, epochs=1, precision="float32",
+                                    identities=4, **overrides)
+        self.assertEqual(four["config"]["synthetic"]["identities"], 4)
+        self.assertGreater(four["train_pairs"], one["train_pairs"])
+        with self.assertRaisesRegex(ValueError, "identities"):
+            finetune_with_critic(path, out, critic_weight=0, identities=1)
         with self.assertRaisesRegex(ValueError, "light_copies"):
             finetune_with_critic(path, out, critic_weight=0, light_copies=0)
         with self.assertRaisesRegex(ValueError, "schedule"):
