@@ -18,8 +18,9 @@ the critic (no `expression_critic` stage), which separates what the critic adds 
 extra epochs add; it is a G-only L1 step (D is skipped). `--light-copies K` renders each training
 face under K harsh lights instead of the first run's one (new lights for the same faces: the
 normaliser read a new light of a training face worse than the one it was trained on), and
-`--schedule cosine` decays G's rate to 0 over the epochs. (Measured: the extra epochs were the gain; `gasca2-normalizer-synthfer` ships the
-first run plus `--critic-weight 0 --epochs 12`, docs/gasca.md.)
+`--schedule cosine` decays G's rate to 0 over the epochs. (Measured: the extra epochs were the
+gain. `gasca2-normalizer-synthfer` ships the first run plus `--critic-weight 0 --identities 420
+--light-copies 2 --schedule cosine --epochs 6`; docs/gasca.md, "More identities, more lights".)
 
 ```bash
 python -m fer_zoo.recipes.gasca.finetune --weights RUN/normalizer.weights.h5 \\
