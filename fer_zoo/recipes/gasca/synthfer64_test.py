@@ -168,6 +168,11 @@ class GateTest(TestCase):
         # Copying a frontal, evenly lit input is the target itself.
         self.assertAlmostEqual(results["copy input"]["ssim_by_cell"]["even +0"], 1.0, places=4)
         self.assertIn("passed", results["gate"])
+        confusion = np.asarray(results["G(x)"]["judge_confusion"])
+        self.assertEqual(confusion.shape, (7, 7))
+        self.assertEqual(confusion.sum(), 70)  # 1 identity x 7 expressions x 5 yaws x 2 lights
+        self.assertAlmostEqual(np.trace(confusion) / 70, results["G(x)"]["judge_accuracy"], places=5)
+        self.assertIn("per input expression", results["table"])
         # The mirror-averaged normaliser (as the preset ships) is gated from the same file.
         mirrored = run_gate(weights, f"{out}/judge", f"{out}/gate_flip", identities=1, train_identities=2,
                             flip_average=True)

@@ -132,12 +132,18 @@ def evaluate(generator, judge, inputs, targets, labels, means, batch_size=256):
     for name, images in candidates.items():
         s = ssim(images, targets)
         l1 = np.abs(images - targets).reshape(len(images), -1).mean(1)
-        correct = (judge.predict(images) == labels["expression"]).astype(np.float32)
+        predicted = judge.predict(images)
+        correct = (predicted == labels["expression"]).astype(np.float32)
+        # Rows: the input's expression, columns: the judge's reading (which expression G's
+        # output is mistaken for, e.g. a softened neutral face read as disgust).
+        confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS)), np.int64)
+        np.add.at(confusion, (labels["expression"].astype(int), np.asarray(predicted).astype(int)), 1)
         results[name] = {
             "ssim": float(s.mean()), "l1": float(l1.mean()), "judge_accuracy": float(correct.mean()),
             "ssim_by_cell": _cells(s, labels), "judge_by_cell": _cells(correct, labels), "l1_by_cell": _cells(l1, labels),
             "judge_by_expression": {EXPRESSIONS[e]: float(correct[labels["expression"] == e].mean())
                                     for e in range(len(EXPRESSIONS))},
+            "judge_confusion": confusion.tolist(),
             "output_std_across_inputs": float(np.asarray(images).std(0).mean()),
         }
     results["target_std_across_inputs"] = float(targets.std(0).mean())
@@ -172,6 +178,11 @@ def table(results):
                  f"judge {100 * gate['worst_cell_judge']:.1f} %). Judge on the exact targets: "
                  f"{100 * results['judge_on_targets']:.1f} %. Output std across inputs: G {results['G(x)']['output_std_across_inputs']:.3f}, "
                  f"targets {results['target_std_across_inputs']:.3f}.")
+    from fer_zoo.data.faceset import EXPRESSIONS
+
+    lines.append("")
+    lines.append("Judge on G(x) per input expression: " + ", ".join(
+        f"{name} {100 * results['G(x)']['judge_by_expression'][name]:.1f} %" for name in EXPRESSIONS) + ".")
     return "\n".join(lines)
 
 
