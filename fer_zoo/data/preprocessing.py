@@ -161,6 +161,12 @@ def _to_uint8(values):
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
+def from_model_range(images):
+    """Images in the models' range [-1, 1] (any shape, e.g. a generator's output) -> uint8 in
+    [0, 255], rounded and clipped: the inverse of `to_model_range` (for PNGs and figures)."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
 def to_model_range(image_uint8, channels):
     """uint8 RGB (or grey) -> float32 `(H, W, channels)` in [-1, 1]."""
     if channels not in (1, 3):

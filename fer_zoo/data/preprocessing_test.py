@@ -314,3 +314,12 @@ def test_turned_profile_passes_are_skipped_when_no_upright_window_fires(monkeypa
     assert pre.process(ramp) == [] and turned == []
     # A tilted profile still reaches the turned passes (some upright windows fire on it).
     assert pre.first(_profile_photo(1, 90, roll=15.0)).found and turned
+
+
+def test_from_model_range_inverts_to_model_range_and_clips():
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    model_range = preprocessing.to_model_range(levels, channels=1)
+    np.testing.assert_array_equal(preprocessing.from_model_range(model_range)[..., 0], levels)
+    # Generators can overshoot [-1, 1]: clipped, not wrapped round.
+    np.testing.assert_array_equal(preprocessing.from_model_range(np.array([-1.5, -1.0, 0.0, 1.0, 1.7])),
+                                  [0, 0, 128, 255, 255])

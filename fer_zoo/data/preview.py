@@ -6,6 +6,8 @@ import pathlib
 import cv2
 import numpy as np
 
+from fer_zoo.data.preprocessing import from_model_range
+
 logger = logging.getLogger("fer_zoo.data")
 
 # Label keys that identify "the same face" across the rows of a sheet.
@@ -13,7 +15,7 @@ _COLUMN_KEYS = ("identity", "session", "expression", "intensity", "illumination"
 
 
 def _to_uint8(face, cell):
-    image = np.clip((np.asarray(face, np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    image = from_model_range(face)
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     if image.shape[0] != cell:

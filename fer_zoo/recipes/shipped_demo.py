@@ -6,10 +6,12 @@ import functools
 
 import numpy as np
 
+from fer_zoo.data.preprocessing import from_model_range
+
 
 def to_uint8(images):
     """Model-range images in [-1, 1] as uint8 in [0, 255]."""
-    return ((np.asarray(images, np.float32) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    return from_model_range(images)
 
 
 @functools.cache

@@ -41,6 +41,7 @@ import numbers
 import cv2
 import numpy as np
 
+from fer_zoo.data.preprocessing import from_model_range
 from fer_zoo.zoo import loading
 from fer_zoo.zoo.recognizer import read_image, source_name
 
@@ -121,7 +122,7 @@ class AlignedFaces:
 
 def to_uint8(images):
     """Images in [-1, 1] -> uint8 (same shape); for writing the outputs as PNGs."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return from_model_range(images)
 
 
 # ---------------------------------------------------------------------------------------------

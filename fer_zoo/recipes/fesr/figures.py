@@ -7,6 +7,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.data.preprocessing import from_model_range
 
 SWEEP_INTENSITIES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -15,7 +16,7 @@ def _to_uint8(images):
     images = np.asarray(images, "float32")
     if images.shape[-1] == 1:
         images = images[..., 0]
-    return np.clip((images + 1.0) * 127.5, 0, 255).astype("uint8")
+    return from_model_range(images)
 
 
 def image_grid(rows, scale=3, gap=2, row_labels=None, col_labels=None, label_width=70, label_height=14):

@@ -6,6 +6,8 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fer_zoo.data.preprocessing import from_model_range
+
 FIG3_YAWS = (60, 45, 30, 15, 0)
 
 
@@ -13,7 +15,7 @@ def _to_uint8(image):
     image = np.asarray(image, np.float32)
     if image.shape[-1] == 1:
         image = image[..., 0]
-    return np.clip((image + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    return from_model_range(image)
 
 
 def image_grid(rows, scale=3, pad=2, labels=None):

@@ -17,6 +17,8 @@ import math
 import keras
 import numpy as np
 
+from fer_zoo.data.preprocessing import from_model_range
+
 
 def pose_indices(yaws, pose_values, tolerance=1.0):
     """Index into `pose_values` of each yaw (degrees); a clear error for a yaw not listed."""
@@ -201,7 +203,7 @@ def generate_all_targets(generate_fn, images, num_expressions, num_poses, batch_
 
 
 def to_uint8(images):
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return from_model_range(images)
 
 
 def from_uint8(images):

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from fer_zoo.data.faceset import EXPRESSIONS
+from fer_zoo.data.preprocessing import from_model_range
 
 PINK, ORANGE, GREEN = (240, 120, 170), (245, 150, 40), (60, 170, 80)
 SHORT = {"angry": "AN", "disgust": "DI", "fear": "FE", "happy": "HA", "neutral": "NE", "sad": "SA", "surprise": "SU"}
@@ -20,7 +21,7 @@ SHORT = {"angry": "AN", "disgust": "DI", "fear": "FE", "happy": "HA", "neutral":
 
 def to_pixels(image, scale=3):
     """A [-1, 1] `(H, W, C)` face as an upscaled RGB PIL image."""
-    arr = np.clip((np.asarray(image, np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    arr = from_model_range(image)
     if arr.shape[-1] == 1:
         arr = np.repeat(arr, 3, axis=-1)
     img = Image.fromarray(arr)

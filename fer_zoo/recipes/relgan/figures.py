@@ -5,10 +5,12 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fer_zoo.data.preprocessing import from_model_range
+
 
 def to_uint8(images):
     """[-1, 1] float images `(..., H, W, C)` -> uint8 `(..., H, W)` (grey) or `(..., H, W, 3)`."""
-    images = np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    images = from_model_range(images)
     return images[..., 0] if images.shape[-1] == 1 else images
 
 
