@@ -47,6 +47,8 @@ class AdversarialAutoencoder(AdversarialRecipe):
         generator: functional `keras.Model`, G^k (code k-1 -> code k-1) or the stacked G.
         discriminator: functional `keras.Model`, D^k or the stacked D, returning logits.
         adversarial_weight: float, weight of the minimax term in G's loss (1.0 in the paper).
+            With 0 and `train_discriminator=False` D plays no part: the step is G-only, D is not
+            evaluated and the D terms (`minimax_loss`, `d_loss`, `d_real`, `d_fake`) are not logged.
         adversarial_loss: `"bce"` (eq. 2-3, log loss) or `"l1"` (Algorithm 2's literal
             absolute-value cost on D's probability).
         train_generator: bool, update G.
