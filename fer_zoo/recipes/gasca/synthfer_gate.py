@@ -121,6 +121,7 @@ def _cells(values, labels):
 def evaluate(generator, judge, inputs, targets, labels, means, batch_size=256):
     """Gate metrics of G and the two baselines: overall, per yaw x light cell, per expression."""
     from fer_zoo.data.faceset import EXPRESSIONS
+    from fer_zoo.evaluation.judge import accuracy_report
     from fer_zoo.recipes.gasca.train import _predict
 
     candidates = {
@@ -134,16 +135,14 @@ def evaluate(generator, judge, inputs, targets, labels, means, batch_size=256):
         l1 = np.abs(images - targets).reshape(len(images), -1).mean(1)
         predicted = judge.predict(images)
         correct = (predicted == labels["expression"]).astype(np.float32)
-        # Rows: the input's expression, columns: the judge's reading (which expression G's
-        # output is mistaken for, e.g. a softened neutral face read as disgust).
-        confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS)), np.int64)
-        np.add.at(confusion, (labels["expression"].astype(int), np.asarray(predicted).astype(int)), 1)
         results[name] = {
             "ssim": float(s.mean()), "l1": float(l1.mean()), "judge_accuracy": float(correct.mean()),
             "ssim_by_cell": _cells(s, labels), "judge_by_cell": _cells(correct, labels), "l1_by_cell": _cells(l1, labels),
             "judge_by_expression": {EXPRESSIONS[e]: float(correct[labels["expression"] == e].mean())
                                     for e in range(len(EXPRESSIONS))},
-            "judge_confusion": confusion.tolist(),
+            # Rows: the input's expression, columns: the judge's reading (which expression G's
+            # output is mistaken for, e.g. a softened neutral face read as disgust).
+            "judge_confusion": accuracy_report(predicted, labels["expression"])["confusion"],
             "output_std_across_inputs": float(np.asarray(images).std(0).mean()),
         }
     results["target_std_across_inputs"] = float(targets.std(0).mean())
@@ -178,11 +177,9 @@ def table(results):
                  f"judge {100 * gate['worst_cell_judge']:.1f} %). Judge on the exact targets: "
                  f"{100 * results['judge_on_targets']:.1f} %. Output std across inputs: G {results['G(x)']['output_std_across_inputs']:.3f}, "
                  f"targets {results['target_std_across_inputs']:.3f}.")
-    from fer_zoo.data.faceset import EXPRESSIONS
-
     lines.append("")
     lines.append("Judge on G(x) per input expression: " + ", ".join(
-        f"{name} {100 * results['G(x)']['judge_by_expression'][name]:.1f} %" for name in EXPRESSIONS) + ".")
+        f"{name} {100 * value:.1f} %" for name, value in results["G(x)"]["judge_by_expression"].items()) + ".")
     return "\n".join(lines)
 
 
