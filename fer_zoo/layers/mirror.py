@@ -29,14 +29,18 @@ class MirrorImage(keras.layers.Layer):
         return input_shape
 
 
-def flip_averaged(classify, inputs, name="flip_average"):
-    """Probabilities of each face averaged with those of its mirror image.
+def flip_averaged(classify, inputs, name="flip_average", mirror_outputs=False):
+    """Probabilities of each face averaged with those of its mirror image (or, with
+    `mirror_outputs`, an image-to-image model's output averaged with the mirror of its output
+    on the mirror image).
 
     Args:
         classify: a callable applying the classifier's layers to a symbolic tensor; it is called
             twice (on `inputs` and on their mirror image), so both passes share the weights.
         inputs: the model's `keras.Input`.
         name: name of the averaging layer.
+        mirror_outputs: mirror the second pass's output back (layer `mirror_back`) before
+            averaging: for models whose output is an image aligned with the input.
 
     Returns:
         The averaged output tensor (float32 even under a mixed-precision policy).
@@ -50,4 +54,6 @@ def flip_averaged(classify, inputs, name="flip_average"):
     """
     outputs = classify(inputs)
     mirrored = classify(MirrorImage(name="mirror")(inputs))
+    if mirror_outputs:
+        mirrored = MirrorImage(name="mirror_back")(mirrored)
     return keras.layers.Average(dtype="float32", name=name)([outputs, mirrored])

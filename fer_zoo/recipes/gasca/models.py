@@ -23,7 +23,7 @@ Reference:
 import keras
 
 from fer_zoo.layers import ConvMLP, HalfConv
-from fer_zoo.layers.mirror import MirrorImage, flip_averaged
+from fer_zoo.layers.mirror import flip_averaged
 
 # Builder keyword arguments of a GASCA network (the `model` part of a training config and the
 # `config` of a preset).
@@ -323,11 +323,14 @@ class GASCANetworks:
         depth = depth or self.depth
         inputs = keras.Input(self.shapes[0], name="image")
         x = inputs
-        for encoder in self.encoders[:depth]:
-            x = encoder(x)
-        for decoder in reversed(self.decoders[:depth]):
-            x = decoder(x)
+        for layer in self.generator_layers(depth):
+            x = layer(x)
         return keras.Model(inputs, x, name=f"stacked_generator_{depth}")
+
+    def generator_layers(self, depth=None):
+        """The stacked G's layers in call order: encoder_1..encoder_depth, decoder_depth..decoder_1."""
+        depth = depth or self.depth
+        return self.encoders[:depth] + list(reversed(self.decoders[:depth]))
 
     def stacked_discriminator(self, depth=None):
         """Stacked D: disc_features_1..disc_features_depth, then disc_head_depth."""
@@ -411,7 +414,7 @@ def build_normalizer(name="gasca2_normalizer", flip_average=False, **config):
     ```
     """
     nets = GASCANetworks(**config)
-    stack = nets.encoders + list(reversed(nets.decoders))
+    stack = nets.generator_layers()
 
     def normalise(x):
         for layer in stack:
@@ -419,10 +422,7 @@ def build_normalizer(name="gasca2_normalizer", flip_average=False, **config):
         return x
 
     inputs = keras.Input(nets.shapes[0], name="image")
-    if not flip_average:
-        return keras.Model(inputs, normalise(inputs), name=name)
-    mirrored = MirrorImage(name="mirror_back")(normalise(MirrorImage(name="mirror")(inputs)))
-    outputs = keras.layers.Average(dtype="float32", name="flip_average")([normalise(inputs), mirrored])
+    outputs = flip_averaged(normalise, inputs, mirror_outputs=True) if flip_average else normalise(inputs)
     return keras.Model(inputs, outputs, name=name)
 
 
