@@ -10,6 +10,8 @@ labels when present. Randomness uses `tf.random` ops; for a reproducible stream 
 * `relgan_augment`: REL-GAN's recipe: resize to `load_size` (110), one of the five crops of
   `crop_size` (96: four corners + centre), rotation in [-6, 6] degrees, flip.
 * `five_crops`: the five crops of one image as a batch (test-time averaging).
+* `paired_flip_and_light`: for normalisation pairs `(input, target)`: one flip for both, and
+  light jitter (gamma, contrast, a smooth directional shading) on the input only.
 """
 
 import math
@@ -119,6 +121,61 @@ def standard_augment(
 def flip_augment(image, labels=None):
     """Only the random horizontal flip."""
     return random_flip(image, labels)
+
+
+def paired_flip_and_light(
+    image, target, gamma=0.35, contrast=0.2, shading=0.6, light_probability=0.5
+):
+    """Augments a normalisation pair `(input, target)` (the target: the same face frontal and
+    evenly lit), both `(H, W, C)` in [-1, 1].
+
+    * One horizontal flip for both (the frontal face of a mirrored input is the mirrored
+      frontal face): a mirrored identity, new to the normaliser.
+    * With `light_probability`, new light on the input only (the target stays evenly lit): on
+      the [0, 1] scale, gamma `exp(U(-gamma, gamma))`, contrast `1 + U(-contrast, contrast)`
+      about the image mean, and a multiplicative shading that falls linearly across the face in
+      a random direction, from 1 to `1 - U(0, shading)` (a soft side light on top of the
+      rendered one). A normaliser reads a new light of a face worse than one it was trained on.
+
+    Args:
+        image: the input face.
+        target: its target.
+        gamma: half-range of the log-gamma.
+        contrast: half-range of the contrast factor around 1.
+        shading: largest darkening at the far side of the shading ramp, in [0, 1).
+        light_probability: chance of the light jitter per pair.
+
+    Returns:
+        `(image, target)`, clipped to [-1, 1].
+    """
+    image, target = tf.cast(image, tf.float32), tf.cast(target, tf.float32)
+    flipped = tf.random.uniform(()) < 0.5
+    image = tf.cond(flipped, lambda: tf.image.flip_left_right(image), lambda: image)
+    target = tf.cond(flipped, lambda: tf.image.flip_left_right(target), lambda: target)
+
+    def relight(face):
+        face01 = tf.clip_by_value((face + 1.0) / 2.0, 0.0, 1.0)
+        face01 = face01 ** tf.exp(tf.random.uniform((), -gamma, gamma))
+        mean = tf.reduce_mean(face01)
+        face01 = (face01 - mean) * (1.0 + tf.random.uniform((), -contrast, contrast)) + mean
+        shape = tf.shape(face)
+        rows = tf.linspace(-1.0, 1.0, shape[0])[:, None, None]
+        cols = tf.linspace(-1.0, 1.0, shape[1])[None, :, None]
+        angle = tf.random.uniform((), 0.0, 2.0 * math.pi)
+        ramp = (tf.cos(angle) * cols + tf.sin(angle) * rows + 1.0) / 2.0  # 0 -> 1 across the face
+        face01 = face01 * (1.0 - tf.random.uniform((), 0.0, shading) * ramp)
+        return face01 * 2.0 - 1.0
+
+    image = tf.cond(
+        tf.random.uniform(()) < light_probability, lambda: relight(image), lambda: image
+    )
+    return tf.clip_by_value(image, -1.0, 1.0), target
+
+
+PAIRED_AUGMENTATIONS = {
+    "flip_light": paired_flip_and_light,
+    "flip": lambda image, target: paired_flip_and_light(image, target, light_probability=0.0),
+}
 
 
 AUGMENTATIONS = {"standard": standard_augment, "relgan": relgan_augment, "flip": flip_augment}

@@ -66,3 +66,26 @@ def test_standard_augment_in_tf_data():
     assert relgan(_ramp(32), None)[0].shape == (32, 32, 1)
     with pytest.raises(ValueError, match="standard"):
         augment.get_augmentation("mixup")
+
+
+def test_paired_flip_and_light_mirrors_both_and_relights_only_the_input():
+    tf.random.set_seed(1)
+    image, target = _ramp(), -_ramp()
+    flips, relit = set(), 0
+    for _ in range(40):
+        out, out_target = augment.paired_flip_and_light(image, target, light_probability=0.5)
+        flipped = bool(out_target[0, 0, 0] < 0)  # the negated ramp starts bright; flipped: dark
+        flips.add(flipped)
+        # One flip decision for the pair; the target is only mirrored, never relit.
+        expected_target = target[:, ::-1] if flipped else target
+        np.testing.assert_allclose(out_target, expected_target, atol=1e-6)
+        expected_input = image[:, ::-1] if flipped else image
+        relit += not np.allclose(out, expected_input, atol=1e-4)
+        assert float(tf.reduce_max(tf.abs(out))) <= 1.0
+    assert flips == {True, False}
+    assert 5 < relit < 35  # about half of the inputs get a new light
+    # "flip" never relights.
+    for _ in range(10):
+        out, out_target = augment.PAIRED_AUGMENTATIONS["flip"](image, target)
+        flipped = bool(out_target[0, 0, 0] < 0)
+        np.testing.assert_allclose(out, image[:, ::-1] if flipped else image, atol=1e-6)

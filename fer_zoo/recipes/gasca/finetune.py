@@ -18,7 +18,9 @@ the critic (no `expression_critic` stage), which separates what the critic adds 
 extra epochs add; it is a G-only L1 step (D is skipped). `--light-copies K` renders each training
 face under K harsh lights instead of the first run's one (new lights for the same faces: the
 normaliser read a new light of a training face worse than the one it was trained on), and
-`--schedule cosine` decays G's rate to 0 over the epochs. (Measured: the extra epochs were the
+`--schedule cosine` decays G's rate to 0 over the epochs, and `--augment flip_light` mirrors
+each training pair and puts a new light on a random half of the inputs as they stream
+(`fer_zoo.data.augment.paired_flip_and_light`; `flip`: the mirror only). (Measured: the extra epochs were the
 gain. `gasca2-normalizer-synthfer` ships the first run plus `--critic-weight 0 --identities 420
 --light-copies 2 --schedule cosine --epochs 6`; docs/gasca.md, "More identities, more lights".)
 
@@ -39,6 +41,7 @@ import time
 import keras
 import numpy as np
 
+from fer_zoo.data.augment import PAIRED_AUGMENTATIONS
 from fer_zoo.recipes.gasca.models import GASCANetworks
 from fer_zoo.recipes.gasca.recipe import AdversarialAutoencoder
 from fer_zoo.recipes.gasca.train import (
@@ -57,9 +60,20 @@ from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
 
 
+def paired_augmentation(name, with_expressions=False):
+    """The `tf.data` map of `PAIRED_AUGMENTATIONS[name]` over `(x, y)` or `(x, y, expression)`
+    elements (None for no augmentation)."""
+    if name is None:
+        return None
+    augment = PAIRED_AUGMENTATIONS[name]
+    if with_expressions:
+        return lambda x, y, expression: (*augment(x, y), expression)
+    return augment
+
+
 def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.1, minutes=None, epochs=4,
                          learning_rate=2e-4, precision="mixed_bfloat16", seed=0, light_copies=None, schedule="constant",
-                         identities=None, **overrides):
+                         identities=None, augment=None, **overrides):
     """Fine-tune the stacked G in `weights` with the frozen expression critic; see the module.
 
     Args:
@@ -84,6 +98,8 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             `epochs`).
         identities: SynthFER identities of the config's seed to render and split (None: the
             config's, 210 for `synthfer64`); the first `identities` include the first run's.
+        augment: None, or a name in `fer_zoo.data.augment.PAIRED_AUGMENTATIONS` (`"flip"`,
+            `"flip_light"`): on-the-fly augmentation of the training pairs.
         **overrides: config keys (e.g. `batch_size`, `expression_critic_epochs`, `model`).
 
     Returns:
@@ -102,6 +118,9 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             raise ValueError(f"finetune_with_critic: identities must be an integer >= 2, got {identities!r}.")
         synthetic = overrides.get("synthetic") or resolve_config(config)["synthetic"]
         overrides["synthetic"] = {**synthetic, "identities": int(identities)}
+    if augment is not None and augment not in PAIRED_AUGMENTATIONS:
+        raise ValueError(f"finetune_with_critic: augment must be None or one of {sorted(PAIRED_AUGMENTATIONS)}, "
+                         f"got {augment!r}.")
     with_critic = critic_weight > 0
     weights = pathlib.Path(weights)
     if not weights.is_file():
@@ -135,7 +154,8 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
         rows, target_rows = stage_pairs(train_fs, sources, 0.0)
         val_rows, val_target_rows = stage_pairs(val_fs, val_sources, 0.0)
         data = _dataset(inputs[rows], targets[target_rows], cfg["batch_size"], seed,
-                        expressions=expressions[sources[rows]] if with_critic else None)
+                        expressions=expressions[sources[rows]] if with_critic else None,
+                        augment=paired_augmentation(augment, with_critic))
         g_rate = learning_rate
         if schedule == "cosine":
             g_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * int(data.cardinality())))
@@ -167,6 +187,7 @@ def finetune_with_critic(weights, out_dir, config="synthfer64", critic_weight=0.
             "learning_rate": learning_rate,
             "schedule": schedule,
             "light_copies": cfg["light_copies"],
+            "augment": augment,
             "train_pairs": int(len(rows)),
             "precision": precision,
             "seed": seed,
@@ -198,11 +219,13 @@ def main(argv=None):
                         help="SynthFER identities to render and split (default: the config's)")
     parser.add_argument("--light-copies", type=int, default=None,
                         help="harsh-light renders per training face (default: the config's; copy 0 is the first run's)")
+    parser.add_argument("--augment", choices=sorted(PAIRED_AUGMENTATIONS), default=None,
+                        help="on-the-fly augmentation of the training pairs (default: none)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
                                    args.learning_rate, seed=args.seed, light_copies=args.light_copies,
-                                   schedule=args.schedule, identities=args.identities)
+                                   schedule=args.schedule, identities=args.identities, augment=args.augment)
     print(json.dumps({k: summary[k] for k in ("expression_critic", "output_spread_before", "output_spread_after",
                                               "seconds")}, indent=1))
 

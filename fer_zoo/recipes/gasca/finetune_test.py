@@ -93,6 +93,22 @@ class CriticFinetuneTest(TestCase):
         with self.assertRaisesRegex(ValueError, "schedule"):
             finetune_with_critic(path, out, critic_weight=0, schedule="step")
 
+    def test_augmented_pairs(self):
+        # --augment flip_light: same pairs and steps, streamed through the paired augmentation.
+        out = self.get_temp_dir()
+        _, path, overrides = self._start(out)
+        plain = finetune_with_critic(path, os.path.join(out, "plain"), critic_weight=0, epochs=1,
+                                     precision="float32", **overrides)
+        augmented = finetune_with_critic(path, os.path.join(out, "aug"), critic_weight=0, epochs=1,
+                                         precision="float32", augment="flip_light", **overrides)
+        self.assertEqual(augmented["augment"], "flip_light")
+        self.assertEqual(augmented["train_pairs"], plain["train_pairs"])
+        loss = augmented["finetune_history"]["reconstruction_loss"]
+        self.assertTrue(np.all(np.isfinite(loss)))
+        self.assertNotAlmostEqual(loss[0], plain["finetune_history"]["reconstruction_loss"][0], places=6)
+        with self.assertRaisesRegex(ValueError, "augment"):
+            finetune_with_critic(path, out, critic_weight=0, augment="standard")
+
     def test_bad_arguments(self):
         out = self.get_temp_dir()
         with self.assertRaisesRegex(ValueError, "critic_weight"):

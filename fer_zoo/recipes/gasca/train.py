@@ -457,7 +457,9 @@ CLASSIFIER_AUGMENTATIONS = {"face": face_augment}
 
 
 def _dataset(x, y, batch_size, seed, shuffle=True, augment=None, expressions=None):
-    """Batches of `(x, y)`, or `(x, y, expressions)` when those are given (no augmentation)."""
+    """Batches of `(x, y)`, or `(x, y, expressions)` when those are given. `augment`: a name in
+    `CLASSIFIER_AUGMENTATIONS` or `fer_zoo.data.augment.AUGMENTATIONS`, or a callable mapped over
+    each element (e.g. a paired augmentation of `(input, target)`)."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if expressions is None else (x, y, expressions))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
