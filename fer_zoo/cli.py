@@ -291,9 +291,9 @@ def evaluation_report(truth, predicted, class_names):
     """Accuracy, per-class recall/precision/support and the confusion matrix (rows = truth)."""
     import numpy as np
 
-    k = len(class_names)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (np.asarray(truth), np.asarray(predicted)), 1)
+    from fer_zoo.evaluation.aggregate import confusion_matrix
+
+    confusion = confusion_matrix(truth, predicted, len(class_names))
     support = confusion.sum(axis=1)
     predicted_count = confusion.sum(axis=0)
     diagonal = np.diag(confusion)

@@ -1,7 +1,22 @@
 """Mean +- std over repeated runs (training seeds or cross-validation folds), the form every
-recipe's comparison reports (docs: "mean +- std over N seeds")."""
+recipe's comparison reports (docs: "mean +- std over N seeds"), and the confusion matrix every
+classification report carries."""
 
 import numpy as np
+
+
+def confusion_matrix(truth, predicted, num_classes):
+    """`(num_classes, num_classes)` int64 counts, rows = truth, columns = prediction.
+
+    Example:
+    ```python
+    confusion_matrix([0, 1, 1], [0, 0, 1], 2)   # [[1, 0], [1, 1]]
+    ```
+    """
+    truth, predicted = np.asarray(truth).astype(int), np.asarray(predicted).astype(int)
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix
 
 
 def over_runs(rows, keys=None):

@@ -19,3 +19,11 @@ def test_one_run_has_no_spread_and_missing_keys_are_named():
         over_runs([{"all": 0.4, "pose 0": 0.1}, {"all": 0.5}])
     with pytest.raises(ValueError, match="at least one"):
         over_runs([])
+
+
+def test_confusion_matrix_rows_are_truth():
+    from fer_zoo.evaluation.aggregate import confusion_matrix
+
+    matrix = confusion_matrix([0, 1, 1, 2], [0, 0, 1, 1], 3)
+    np.testing.assert_array_equal(matrix, [[1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    assert matrix.dtype == np.int64 and matrix.sum() == 4

@@ -43,6 +43,7 @@ import keras
 import numpy as np
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.evaluation.aggregate import confusion_matrix
 
 LIGHT_KINDS = ("even", "soft", "harsh")
 JUDGE_FILE = "judge.keras"
@@ -189,8 +190,7 @@ def accuracy_report(predicted, labels, groups=None, class_names=EXPRESSIONS):
     predicted, labels = np.asarray(predicted).astype(int), np.asarray(labels).astype(int)
     correct = predicted == labels
     n = len(class_names)
-    confusion = np.zeros((n, n), np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion = confusion_matrix(labels, predicted, n)
     report = {"accuracy": float(correct.mean()) if len(correct) else float("nan"), "n": int(len(correct))}
     for name, values in (groups or {}).items():
         values = np.asarray(values)

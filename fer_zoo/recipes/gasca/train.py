@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from fer_zoo.data.augment import get_augmentation
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.evaluation.aggregate import confusion_matrix
 from fer_zoo.recipes.gasca import pairs
 from fer_zoo.recipes.gasca.models import (
     PAPER_MODEL_CONFIG,
@@ -575,8 +576,7 @@ def classification_report(classifier, images, labels, yaws, class_names=EXPRESSI
     predicted = probabilities.argmax(-1)
     labels = np.asarray(labels).astype(int)
     n = len(class_names)
-    confusion = np.zeros((n, n), np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion = confusion_matrix(labels, predicted, n)
     correct = predicted == labels
     return {
         "accuracy": float(correct.mean()) if len(correct) else float("nan"),

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.evaluation.aggregate import confusion_matrix
 from fer_zoo.recipes.general.models import build_general_classifier
 
 # The 12 KDEF identities (indices into the sorted identity codes) held out of every KDEF-trained
@@ -296,9 +297,7 @@ def accuracy_report(probabilities, labels, groups=None):
             str(int(g)): round(float((predicted[groups == g] == labels[groups == g]).mean()), 4)
             for g in np.unique(groups)
         }
-    confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS)), int)
-    np.add.at(confusion, (labels, predicted), 1)
-    report["confusion"] = confusion.tolist()
+    report["confusion"] = confusion_matrix(labels, predicted, len(EXPRESSIONS)).tolist()
     return report
 
 

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
-from fer_zoo.evaluation.aggregate import over_runs
+from fer_zoo.evaluation.aggregate import confusion_matrix, over_runs
 from fer_zoo.recipes.jpem import data as jpem_data
 from fer_zoo.recipes.jpem import models
 from fer_zoo.recipes.jpem.recipe import JPEMRecipe
@@ -285,14 +285,8 @@ def per_pose_accuracy(classifier, images, expression, pose, pose_names, batch_si
         mask = np.asarray(pose) == i
         if mask.any():
             result["per_pose"][name] = float(correct[mask].mean())
-    result["confusion"] = confusion(np.asarray(expression), probs.argmax(-1), probs.shape[-1]).tolist()
+    result["confusion"] = confusion_matrix(expression, probs.argmax(-1), probs.shape[-1]).tolist()
     return result
-
-
-def confusion(truth, predicted, k):
-    matrix = np.zeros((k, k), np.int64)
-    np.add.at(matrix, (truth, predicted), 1)
-    return matrix
 
 
 def _ratios(generated_ratio):
