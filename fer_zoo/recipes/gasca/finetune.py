@@ -21,8 +21,8 @@ normaliser read a new light of a training face worse than the one it was trained
 `--schedule cosine` decays G's rate to 0 over the epochs, and `--augment flip_light` mirrors
 each training pair and puts a new light on a random half of the inputs as they stream
 (`fer_zoo.data.augment.paired_flip_and_light`; `flip`: the mirror only). (Measured: the extra epochs were the
-gain. `gasca2-normalizer-synthfer` ships the first run plus `--critic-weight 0 --identities 420
---light-copies 2 --schedule cosine --epochs 6`; docs/gasca.md, "More identities, more lights".)
+gain. `gasca2-normalizer-synthfer` ships the first run plus `--critic-weight 0 --identities 600
+--light-copies 2 --schedule cosine --epochs 4 --learning-rate 4e-4`; docs/gasca.md, "More identities, more lights".)
 
 ```bash
 python -m fer_zoo.recipes.gasca.finetune --weights RUN/normalizer.weights.h5 \\
