@@ -20,9 +20,12 @@ face under K harsh lights instead of the first run's one (new lights for the sam
 normaliser read a new light of a training face worse than the one it was trained on), and
 `--schedule cosine` decays G's rate to 0 over the epochs, and `--augment flip_light` mirrors
 each training pair and puts a new light on a random half of the inputs as they stream
-(`fer_zoo.data.augment.paired_flip_and_light`; `flip`: the mirror only). (Measured: the extra epochs were the
-gain. `gasca2-normalizer-synthfer` ships the first run plus `--critic-weight 0 --identities 600
---light-copies 2 --schedule cosine --epochs 4 --learning-rate 4e-4`; docs/gasca.md, "More identities, more lights".)
+(`fer_zoo.data.augment.paired_flip_and_light`; `flip`: the mirror only). (Measured: the extra
+epochs, not the critic, were the gain; more identities helped; the augmentations were level
+(`flip`) or worse (`flip_light`); a peak rate of 4e-4 beat 2e-4. `gasca2-normalizer-synthfer`
+ships the first run plus `--critic-weight 0 --identities 600 --light-copies 2 --schedule cosine
+--epochs 4 --learning-rate 4e-4`; docs/gasca.md, "Sharpness, mirrored pairs, new lights and a
+higher rate".)
 
 ```bash
 python -m fer_zoo.recipes.gasca.finetune --weights RUN/normalizer.weights.h5 \\
