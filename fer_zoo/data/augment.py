@@ -149,9 +149,9 @@ def paired_flip_and_light(
         `(image, target)`, clipped to [-1, 1].
     """
     image, target = tf.cast(image, tf.float32), tf.cast(target, tf.float32)
-    flipped = tf.random.uniform(()) < 0.5
-    image = tf.cond(flipped, lambda: tf.image.flip_left_right(image), lambda: image)
-    target = tf.cond(flipped, lambda: tf.image.flip_left_right(target), lambda: target)
+    # One flip decision for both: flip them stacked along the channels, then split.
+    pair, _ = random_flip(tf.concat([image, target], axis=-1))
+    image, target = tf.split(pair, [tf.shape(image)[-1], tf.shape(target)[-1]], axis=-1)
 
     def relight(face):
         face01 = tf.clip_by_value((face + 1.0) / 2.0, 0.0, 1.0)

@@ -192,7 +192,7 @@ PRESETS = {
             "normalization",
             "GASCA2 stacked generator G trained on SynthFER (64 px): a face at yaw -60..60 under "
             "even or harsh light in, the frontal evenly lit face of the same person and expression "
-            "out. Meets the SSIM gate (0.83), not yet the expression gate (judge 89.4 %: 93-98 % from even "
+            "out. Meets the SSIM gate (0.84), not yet the expression gate (judge 89.4 %: 93-98 % from even "
             "light, 79-86 % from harsh light; see the card).",
             "gasca2-normalizer-synthfer.md",
             input_size=[64, 64],

@@ -121,7 +121,7 @@ def _cells(values, labels):
 def evaluate(generator, judge, inputs, targets, labels, means, batch_size=256):
     """Gate metrics of G and the two baselines: overall, per yaw x light cell, per expression."""
     from fer_zoo.data.faceset import EXPRESSIONS
-    from fer_zoo.evaluation.judge import accuracy_report
+    from fer_zoo.evaluation.aggregate import confusion_matrix
     from fer_zoo.recipes.gasca.train import _predict
 
     candidates = {
@@ -142,7 +142,7 @@ def evaluate(generator, judge, inputs, targets, labels, means, batch_size=256):
                                     for e in range(len(EXPRESSIONS))},
             # Rows: the input's expression, columns: the judge's reading (which expression G's
             # output is mistaken for, e.g. a softened neutral face read as disgust).
-            "judge_confusion": accuracy_report(predicted, labels["expression"])["confusion"],
+            "judge_confusion": confusion_matrix(labels["expression"], predicted, len(EXPRESSIONS)).tolist(),
             "output_std_across_inputs": float(np.asarray(images).std(0).mean()),
         }
     results["target_std_across_inputs"] = float(targets.std(0).mean())
