@@ -225,10 +225,22 @@ def main(argv=None):
     parser.add_argument("--augment", choices=sorted(PAIRED_AUGMENTATIONS), default=None,
                         help="on-the-fly augmentation of the training pairs (default: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config entry (JSON values, e.g. expression_weight=8; repeatable)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
     summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
                                    args.learning_rate, seed=args.seed, light_copies=args.light_copies,
-                                   schedule=args.schedule, identities=args.identities, augment=args.augment)
+                                   schedule=args.schedule, identities=args.identities, augment=args.augment,
+                                   **overrides)
     print(json.dumps({k: summary[k] for k in ("expression_critic", "output_spread_before", "output_spread_after",
                                               "seconds")}, indent=1))
 

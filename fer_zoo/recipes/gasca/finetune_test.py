@@ -115,3 +115,28 @@ class CriticFinetuneTest(TestCase):
             finetune_with_critic(os.path.join(out, "x.weights.h5"), out, critic_weight=-0.1)
         with self.assertRaisesRegex(FileNotFoundError, "missing.weights.h5"):
             finetune_with_critic(os.path.join(out, "missing.weights.h5"), out)
+
+    def test_cli_set_passes_typed_config_overrides(self):
+        from unittest import mock
+
+        from fer_zoo.recipes.gasca import finetune
+
+        seen = {}
+
+        def record(*args, **kwargs):
+            seen.update(kwargs)
+            return {"expression_critic": None, "output_spread_before": {}, "output_spread_after": {}, "seconds": 0}
+
+        with mock.patch.object(finetune, "finetune_with_critic", record):
+            finetune.main(["--weights", "w.h5", "--out", "o", "--set", "expression_weight=8",
+                           "--set", "relight_mode=balanced"])
+        self.assertEqual(seen["expression_weight"], 8)
+        self.assertIsInstance(seen["expression_weight"], int)
+        self.assertEqual(seen["relight_mode"], "balanced")
+        with self.assertRaises(SystemExit):
+            finetune.main(["--weights", "w.h5", "--out", "o", "--set", "expression_weight"])
+        # An unknown key is refused by the config before any data is rendered.
+        out = self.get_temp_dir()
+        _, path, _ = self._start(out)
+        with self.assertRaisesRegex(ValueError, "no_such_option"):
+            finetune_with_critic(path, os.path.join(out, "run"), critic_weight=0, no_such_option=1)
