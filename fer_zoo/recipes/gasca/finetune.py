@@ -236,6 +236,8 @@ def main(argv=None):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             parser.error(f"--set expects KEY=VALUE, got {pair!r}")
+        if key.strip() in vars(args):
+            parser.error(f"--set {key.strip()}=...: use the --{key.strip().replace('_', '-')} option")
         try:
             overrides[key.strip()] = json.loads(value)
         except json.JSONDecodeError:

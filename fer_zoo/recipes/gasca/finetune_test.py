@@ -135,6 +135,8 @@ class CriticFinetuneTest(TestCase):
         self.assertEqual(seen["relight_mode"], "balanced")
         with self.assertRaises(SystemExit):
             finetune.main(["--weights", "w.h5", "--out", "o", "--set", "expression_weight"])
+        with self.assertRaises(SystemExit):   # a named option, not a config entry
+            finetune.main(["--weights", "w.h5", "--out", "o", "--set", "seed=1"])
         # An unknown key is refused by the config before any data is rendered.
         out = self.get_temp_dir()
         _, path, _ = self._start(out)
