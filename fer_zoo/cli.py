@@ -35,22 +35,14 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def _parse_value(text):
-    """`--set key=value` values: JSON when it parses (numbers, true/false, lists), else a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _parse_overrides(pairs):
-    overrides = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--set expects key=value, got {pair!r}.", exit_code=2)
-        overrides[key.strip()] = _parse_value(value)
-    return overrides
+    # Imported here: `fer_zoo.training` loads TensorFlow, and `fer-zoo --help` should not.
+    from fer_zoo.training.overrides import parse_overrides
+
+    try:
+        return parse_overrides(pairs)
+    except ValueError as error:
+        raise CommandError(str(error), exit_code=2) from None
 
 
 def _weights_arg(value):

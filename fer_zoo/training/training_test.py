@@ -236,3 +236,14 @@ def test_divergence_guard_restores_the_last_good_epoch_and_lowers_the_rate():
     guard.on_epoch_end(3, {"loss": float("nan")})
     np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 2.5e-4, rtol=1e-6)
     assert [e[0] for e in guard.events] == [2, 3]
+
+
+def test_set_overrides_parse_json_values_and_refuse_pairs_without_a_key():
+    from fer_zoo.training.overrides import parse_overrides
+
+    assert parse_overrides(["epochs=2", "poses=[\"S\"]", "mode=balanced", " lr =1e-3"]) == {
+        "epochs": 2, "poses": ["S"], "mode": "balanced", "lr": 1e-3}
+    assert parse_overrides(None) == {}
+    for bad in ("epochs", "=2", " =2"):
+        with pytest.raises(ValueError, match="key=value"):
+            parse_overrides([bad])

@@ -63,6 +63,7 @@ from fer_zoo.recipes.gasca.train import (
 )
 from fer_zoo.training import StageRunner, get_strategy, set_precision
 from fer_zoo.training.distribution import write_path
+from fer_zoo.training.overrides import parse_overrides
 
 
 def paired_augmentation(name, with_expressions=False):
@@ -231,17 +232,13 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config entry (JSON values, e.g. expression_weight=8; repeatable)")
     args = parser.parse_args(argv)
-    overrides = {}
-    for pair in args.set:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--set expects KEY=VALUE, got {pair!r}")
-        if key.strip() in vars(args):
-            parser.error(f"--set {key.strip()}=...: use the --{key.strip().replace('_', '-')} option")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    for key in overrides:
+        if key in vars(args):
+            parser.error(f"--set {key}=...: use the --{key.replace('_', '-')} option")
     summary = finetune_with_critic(args.weights, args.out, args.config, args.critic_weight, args.minutes, args.epochs,
                                    args.learning_rate, seed=args.seed, light_copies=args.light_copies,
                                    schedule=args.schedule, identities=args.identities, augment=args.augment,
