@@ -44,6 +44,11 @@ DEFAULT_MODEL_CONFIG = {
     # "conv" at the frontal layer replaces HalfConv by a full "same" convolution.
     "encoder_layer": "convmlp",
     "frontal_layer": "halfconv",
+    # Classifiers only (not in the paper): batch normalisation after each encoder layer's ReLU,
+    # to test whether CNN2a's under-fitting on FER2013 + KDEF is an optimisation problem
+    # (docs/gasca.md, "CNN2a on FER2013 + KDEF"). The encoder layers themselves are unchanged,
+    # so GASCA pre-trained weights still load into them.
+    "classifier_batch_norm": False,
 }
 
 ENCODER_LAYERS = ("convmlp", "conv")
@@ -374,7 +379,11 @@ def build_classifier(name="cnn2a", flip_average=False, **config):
     config = model_config(**config)
     shapes = code_shapes(config)
     inputs = keras.Input(shapes[0], name="image")
-    stack = [build_encoder_layer(k, config) for k in range(1, len(config["filters"]) + 1)]
+    stack = []
+    for k in range(1, len(config["filters"]) + 1):
+        stack.append(build_encoder_layer(k, config))
+        if config["classifier_batch_norm"]:
+            stack.append(keras.layers.BatchNormalization(name=f"batch_norm_{k}"))
     stack.append(keras.layers.Flatten(name="flatten"))
     if config["dropout"]:
         stack.append(keras.layers.Dropout(config["dropout"], name="dropout"))

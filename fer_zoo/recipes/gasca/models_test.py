@@ -123,6 +123,27 @@ class GASCAModelsTest(TestCase):
         self.assertGreater(float(np.abs(np.asarray(plain(x)) - expected).max()), 1e-4)
         self.run_model_saving_test(flipped, x)
 
+    def test_classifier_batch_norm_follows_each_encoder_and_keeps_pretrained_encoders(self):
+        # Classifier-only option: the encoders (and so a GASCA stack's weights) are unchanged,
+        # one BatchNormalization follows each, and training statistics change the output.
+        config = {**TINY, "classifier_batch_norm": True}
+        nets = GASCANetworks(**config)
+        cnn = nets.classifier("cnn2a")
+        self.assertEqual(
+            [layer.name for layer in cnn.layers],
+            ["image", "encoder_1", "batch_norm_1", "encoder_2", "batch_norm_2", "encoder_3",
+             "batch_norm_3", "encoder_4", "batch_norm_4", "flatten", "expression"],
+        )
+        for k, encoder in enumerate(nets.encoders):
+            for a, b in zip(cnn.get_layer(f"encoder_{k + 1}").get_weights(), encoder.get_weights()):
+                self.assertAllClose(a, b)
+        x = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+        self.assertFalse(np.allclose(np.asarray(cnn(x, training=True)), np.asarray(cnn(x, training=False))))
+        # The default stays the paper's network (no normalisation layers).
+        plain = build_classifier(name="cnn2a", **TINY)
+        self.assertFalse(any(isinstance(layer, keras.layers.BatchNormalization) for layer in plain.layers))
+        self.run_model_saving_test(build_classifier(name="cnn2a", flip_average=True, **config), x)
+
     def test_builders_rebuild_same_weight_layout(self):
         # Presets rely on builder(**config) loading weights saved from GASCANetworks.
         nets = GASCANetworks(**TINY)
