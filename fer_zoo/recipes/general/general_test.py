@@ -162,11 +162,67 @@ def test_fit_distils_from_a_teacher(tmp_path):
                                 distill_weight=0.7)
     assert summary["teacher"].endswith("teacher.weights.h5")
     assert 0.0 <= summary["teacher_train_accuracy"] <= 1.0
+    online = general_train.fit(tmp_path, tmp_path / "online", epochs=1, precision="float32", heldout_identities=(1,),
+                               batch_size=8, architecture="cnn2a", teacher=tmp_path / "teacher.weights.h5",
+                               distill_weight=1.0, distill_mode="online")
+    assert online["config"]["distill_mode"] == "online" and online["teacher_train_accuracy"] is None
+    with pytest.raises(ValueError, match="distill_mode"):
+        general_train.fit(tmp_path, tmp_path / "run3", epochs=1, architecture="cnn2a",
+                          teacher=tmp_path / "teacher.weights.h5", distill_weight=1.0, distill_mode="both")
     # Half a request is an error, not a silent plain run.
     with pytest.raises(ValueError, match="teacher"):
         general_train.fit(tmp_path, tmp_path / "run2", epochs=1, architecture="cnn2a", distill_weight=0.7)
     with pytest.raises(FileNotFoundError, match="nowhere.weights.h5"):
         general_train.load_teacher(tmp_path / "nowhere.weights.h5")
+
+
+def test_mixup_blends_faces_targets_and_weights_with_one_dominant_lambda():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (6, 4, 4, 1)).astype(np.float32)
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    targets = np.eye(7, dtype=np.float32)[labels]
+    weights = np.arange(1, 7, dtype=np.float32)
+    mixed_x, mixed_y, mixed_w = (np.asarray(t) for t in general_train.mixup(images, targets, weights, 0.4, seed=3))
+    partner = labels[::-1]
+    lam = mixed_y[np.arange(6), labels]
+    # Each face keeps its own label dominant, and the partner gets the rest of the mass.
+    assert np.all(lam >= 0.5) and np.all(lam <= 1.0) and np.any(lam < 0.99)
+    np.testing.assert_allclose(mixed_y[np.arange(6), partner], 1 - lam, atol=1e-6)
+    np.testing.assert_allclose(mixed_y.sum(-1), 1.0, atol=1e-6)
+    # Image and weight use the same lambda as the target.
+    np.testing.assert_allclose(mixed_x, lam[:, None, None, None] * images
+                               + (1 - lam[:, None, None, None]) * images[::-1], atol=1e-5)
+    np.testing.assert_allclose(mixed_w, lam * weights + (1 - lam) * weights[::-1], atol=1e-5)
+
+
+def test_fit_with_mixup_trains_and_records_the_option(tmp_path):
+    _tiny_data(tmp_path)
+    summary = general_train.fit(tmp_path, tmp_path / "run", epochs=1, precision="float32", heldout_identities=(1,),
+                                batch_size=8, architecture="cnn2a", mixup_alpha=0.2)
+    assert summary["config"]["mixup_alpha"] == 0.2
+    assert (tmp_path / "run" / "final.weights.h5").exists()
+
+
+def test_online_distillation_targets_are_the_teachers_on_each_augmented_batch():
+    # A "teacher" that always answers class 3 makes every online target class 3 at weight 1.
+    inputs = keras.Input((8, 8, 1))
+    always_three = keras.layers.Dense(7, kernel_initializer="zeros",
+                                      bias_initializer=keras.initializers.Constant([0, 0, 0, 9, 0, 0, 0]),
+                                      activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    teacher = keras.Model(inputs, always_three)
+    images = np.zeros((16, 8, 8, 1), np.float32)
+    labels = np.arange(16) % 7
+    targets = np.eye(7, dtype=np.float32)[labels]
+    batches = general_train._dataset(images, targets, np.ones(16, np.float32), 8, seed=0, augment=True,
+                                     teacher=teacher, distill_weight=1.0, distill_temperature=1.0)
+    for _, batch_targets, _ in batches:
+        assert np.all(np.asarray(batch_targets).argmax(-1) == 3)
+    half = general_train._dataset(images, targets, np.ones(16, np.float32), 16, seed=0, augment=False,
+                                  teacher=teacher, distill_weight=0.5, distill_temperature=1.0)
+    (_, half_targets, _), = list(half)
+    half_targets = np.asarray(half_targets)
+    np.testing.assert_allclose(half_targets.sum(-1), 1.0, atol=1e-5)
+    assert np.all(half_targets[:, 3] >= 0.49)
 
 
 def test_cnn2a_model_overrides_change_the_code_grid_and_are_checked():

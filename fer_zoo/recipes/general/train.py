@@ -61,6 +61,14 @@ DEFAULTS = {
     # probabilities on the un-augmented face, sharpened or softened as p ** (1 / T), renormalised.
     "distill_weight": 0.0,
     "distill_temperature": 2.0,
+    # "fixed": the teacher reads each training face once, un-augmented (targets computed before
+    # training); "online": it reads every augmented (and mixed) batch the student sees, so the
+    # student matches the teacher's function around each face ("consistent teaching", Beyer et al.,
+    # CVPR 2022), at the cost of one teacher forward pass per batch.
+    "distill_mode": "fixed",
+    # Mixup (Zhang et al., ICLR 2018): each augmented face is blended with another face of its
+    # batch, lambda ~ Beta(alpha, alpha), targets and sample weights blended alike; 0 turns it off.
+    "mixup_alpha": 0.0,
 }
 
 # Networks `fit` can train on this data: the zoo's own VGG-style net, or the GASCA paper's CNN2a
@@ -234,8 +242,35 @@ def class_weights(labels, power, num_classes=7):
     return (weights / (weights[labels].mean())).astype(np.float32)
 
 
-def _dataset(images, targets, weights, batch_size, seed, augment):
-    """Shuffled, augmented batches of `(image, target distribution, sample weight)`."""
+def mixup(images, targets, weights, alpha, seed):
+    """Blends each example with its batch's example `batch - 1 - i` (mixup, Zhang et al. 2018).
+
+    `lambda ~ Beta(alpha, alpha)` per example, folded to >= 0.5 so each blend keeps its own face
+    dominant; images, target distributions and sample weights are blended with the same lambda.
+    Returns the blended `(images, targets, weights)`; the inputs' dtypes are kept.
+    """
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    a = tf.random.gamma([n], alpha, seed=seed)
+    b = tf.random.gamma([n], alpha, seed=seed + 1)
+    lam = a / tf.maximum(a + b, 1e-12)
+    lam = tf.maximum(lam, 1.0 - lam)
+    partner = tf.reverse(tf.range(n), [0])
+    lam_images = tf.cast(tf.reshape(lam, [-1, 1, 1, 1]), images.dtype)
+    lam_targets = tf.cast(lam[:, None], targets.dtype)
+    lam_weights = tf.cast(lam, weights.dtype)
+    return (lam_images * images + (1 - lam_images) * tf.gather(images, partner),
+            lam_targets * targets + (1 - lam_targets) * tf.gather(targets, partner),
+            lam_weights * weights + (1 - lam_weights) * tf.gather(weights, partner))
+
+
+def _dataset(images, targets, weights, batch_size, seed, augment, mixup_alpha=0.0, teacher=None,
+             distill_weight=0.0, distill_temperature=1.0):
+    """Shuffled, augmented (and, with `mixup_alpha`, mixed) batches of
+    `(image, target distribution, sample weight)`; with a `teacher`, each batch's targets become
+    `(1 - distill_weight) x targets + distill_weight x` the teacher's softened probabilities on
+    that very batch (online distillation)."""
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((images, targets.astype(np.float32), weights))
@@ -244,6 +279,16 @@ def _dataset(images, targets, weights, batch_size, seed, augment):
         pipeline = augmenter(seed)
         data = data.map(lambda x, y, w: (tf.clip_by_value(pipeline(x, training=True), -1.0, 1.0), y, w),
                         num_parallel_calls=1)
+    if mixup_alpha:
+        data = data.map(lambda x, y, w: mixup(x, y, w, float(mixup_alpha), seed + 7), num_parallel_calls=1)
+    if teacher is not None:
+        def teach(x, y, w):
+            soft = tf.pow(tf.clip_by_value(tf.cast(teacher(x, training=False), tf.float32), 1e-8, 1.0),
+                          1.0 / float(distill_temperature))
+            soft = soft / tf.reduce_sum(soft, -1, keepdims=True)
+            return x, (1.0 - float(distill_weight)) * y + float(distill_weight) * soft, w
+
+        data = data.map(teach, num_parallel_calls=1)
     return data.prefetch(2)
 
 
@@ -355,13 +400,18 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     if bool(teacher) != bool(config["distill_weight"]):
         raise ValueError("distillation needs both a teacher and distill_weight > 0 "
                          f"(teacher={teacher!r}, distill_weight={config['distill_weight']})")
+    if config["distill_mode"] not in ("fixed", "online"):
+        raise ValueError(f"distill_mode={config['distill_mode']!r}; choose 'fixed' or 'online'")
+    online_teacher = load_teacher(teacher) if teacher and config["distill_mode"] == "online" else None
     teacher_probabilities = None
-    if teacher:
+    if teacher and online_teacher is None:
         # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
         unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
         teacher_probabilities = np.concatenate(
             [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"]))
-    targets = distillation_targets(labels, teacher_probabilities, config["distill_weight"],
+    # Online distillation mixes the teacher in per batch (`_dataset`): start from the labels.
+    targets = distillation_targets(labels, teacher_probabilities,
+                                   0.0 if online_teacher is not None else config["distill_weight"],
                                    config["distill_temperature"])
     steps = -(-len(images) // int(config["batch_size"]))
     model = build_network(architecture, model_overrides)
@@ -382,7 +432,9 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
               f"initialised from {init}: {initialised}", file=log, flush=True)
         started = time.time()
         model.fit(
-            _dataset(images, targets, weights, int(config["batch_size"]), seed, augment=True),
+            _dataset(images, targets, weights, int(config["batch_size"]), seed, augment=True,
+                     mixup_alpha=float(config["mixup_alpha"]), teacher=online_teacher,
+                     distill_weight=config["distill_weight"], distill_temperature=config["distill_temperature"]),
             epochs=int(config["epochs"]),
             validation_data=(fer_test.images, val_one_hot),
             callbacks=[
@@ -431,7 +483,8 @@ def main(argv=None):
     f.add_argument("--init", default=None, help="pre-trained weights whose matching layers initialise "
                    "the network (.keras, or a GASCA run's normalizer.weights.h5)")
     f.add_argument("--teacher", default=None, help="classifier to distil from (.keras, or the .weights.h5 "
-                   "of the 'general' network, e.g. fer-general's); with --set distill_weight=W")
+                   "of the 'general' network, e.g. fer-general's); with --set distill_weight=W "
+                   "[distill_mode=online]")
     f.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DEFAULTS")
     f.add_argument("--model-set", nargs="*", default=[], metavar="KEY=JSON",
                    help="override CNN2a's GASCA model arguments, e.g. shifting_units=[576,144,144]")
