@@ -21,7 +21,8 @@ class GASCAPresetsTest(TestCase):
             if preset["weights"] is None:
                 continue
             path = ZOO / "weights" / preset["weights"]
-            self.assertLess(path.stat().st_size, 5 * 2**20)
+            # gasca2's 24x24 first code grid makes it the largest GASCA file (6.0 MB).
+            self.assertLess(path.stat().st_size, 8 * 2**20)
             self.assertEqual(hashlib.sha256(path.read_bytes()).hexdigest(), preset["sha256"], name)
 
     def test_gasca2_builds_and_loads_its_weights(self):
