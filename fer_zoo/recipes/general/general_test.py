@@ -169,6 +169,9 @@ def test_fit_distils_from_a_teacher(tmp_path):
     with pytest.raises(ValueError, match="distill_mode"):
         general_train.fit(tmp_path, tmp_path / "run3", epochs=1, architecture="cnn2a",
                           teacher=tmp_path / "teacher.weights.h5", distill_weight=1.0, distill_mode="both")
+    with pytest.raises(ValueError, match="distill_weight"):
+        general_train.fit(tmp_path, tmp_path / "run4", epochs=1, architecture="cnn2a",
+                          teacher=tmp_path / "teacher.weights.h5", distill_weight=1.5, distill_mode="online")
     # Half a request is an error, not a silent plain run.
     with pytest.raises(ValueError, match="teacher"):
         general_train.fit(tmp_path, tmp_path / "run2", epochs=1, architecture="cnn2a", distill_weight=0.7)

@@ -282,13 +282,9 @@ def _dataset(images, targets, weights, batch_size, seed, augment, mixup_alpha=0.
     if mixup_alpha:
         data = data.map(lambda x, y, w: mixup(x, y, w, float(mixup_alpha), seed + 7), num_parallel_calls=1)
     if teacher is not None:
-        def teach(x, y, w):
-            soft = tf.pow(tf.clip_by_value(tf.cast(teacher(x, training=False), tf.float32), 1e-8, 1.0),
-                          1.0 / float(distill_temperature))
-            soft = soft / tf.reduce_sum(soft, -1, keepdims=True)
-            return x, (1.0 - float(distill_weight)) * y + float(distill_weight) * soft, w
-
-        data = data.map(teach, num_parallel_calls=1)
+        data = data.map(lambda x, y, w: (x, blend_with_teacher(y, teacher(x, training=False), float(distill_weight),
+                                                               float(distill_temperature)), w),
+                        num_parallel_calls=1)
     return data.prefetch(2)
 
 
@@ -315,18 +311,30 @@ def load_teacher(path):
     return teacher
 
 
+def check_distillation(weight, temperature):
+    """Raises `ValueError` unless `0 < weight <= 1` and `temperature > 0`."""
+    if not 0.0 < weight <= 1.0 or temperature <= 0:
+        raise ValueError(f"distill_weight={weight} must be in (0, 1] and distill_temperature={temperature} > 0")
+
+
+def blend_with_teacher(targets, teacher_probabilities, weight, temperature):
+    """`(1 - weight) * targets + weight * softened teacher`: the teacher's probabilities raised to
+    `1 / temperature` and renormalised (T > 1 softens). `keras.ops`, so the same blend serves the
+    fixed targets (NumPy arrays) and the online ones (tensors inside the input pipeline)."""
+    soft = keras.ops.power(keras.ops.clip(keras.ops.cast(teacher_probabilities, "float32"), 1e-8, 1.0),
+                           1.0 / temperature)
+    soft = soft / keras.ops.sum(soft, -1, keepdims=True)
+    return (1.0 - weight) * targets + weight * soft
+
+
 def distillation_targets(labels, teacher_probabilities, weight, temperature, num_classes=None):
-    """`(1 - weight) * one_hot(labels) + weight * softened teacher`, rows summing to 1; the
-    teacher's probabilities are raised to `1 / temperature` and renormalised (T > 1 softens).
-    `num_classes` defaults to the 7 expressions."""
+    """`blend_with_teacher(one_hot(labels), ...)`, rows summing to 1; the one-hot labels alone when
+    `weight` is 0. `num_classes` defaults to the 7 expressions."""
     one_hot = np.eye(num_classes or len(EXPRESSIONS), dtype=np.float32)[labels]
     if not weight:
         return one_hot
-    if not 0.0 < weight <= 1.0 or temperature <= 0:
-        raise ValueError(f"distill_weight={weight} must be in (0, 1] and distill_temperature={temperature} > 0")
-    soft = np.power(np.clip(teacher_probabilities, 1e-8, 1.0), 1.0 / temperature)
-    soft = soft / soft.sum(-1, keepdims=True)
-    return ((1.0 - weight) * one_hot + weight * soft).astype(np.float32)
+    check_distillation(weight, temperature)
+    return np.asarray(blend_with_teacher(one_hot, teacher_probabilities, weight, temperature), dtype=np.float32)
 
 
 def accuracy_report(probabilities, labels, groups=None):
@@ -402,7 +410,10 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
                          f"(teacher={teacher!r}, distill_weight={config['distill_weight']})")
     if config["distill_mode"] not in ("fixed", "online"):
         raise ValueError(f"distill_mode={config['distill_mode']!r}; choose 'fixed' or 'online'")
-    online_teacher = load_teacher(teacher) if teacher and config["distill_mode"] == "online" else None
+    online_teacher = None
+    if teacher and config["distill_mode"] == "online":
+        check_distillation(config["distill_weight"], config["distill_temperature"])
+        online_teacher = load_teacher(teacher)
     teacher_probabilities = None
     if teacher and online_teacher is None:
         # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
