@@ -410,16 +410,17 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
                          f"(teacher={teacher!r}, distill_weight={config['distill_weight']})")
     if config["distill_mode"] not in ("fixed", "online"):
         raise ValueError(f"distill_mode={config['distill_mode']!r}; choose 'fixed' or 'online'")
-    online_teacher = None
-    if teacher and config["distill_mode"] == "online":
+    online_teacher, teacher_probabilities = None, None
+    if teacher:
+        # Checked before the teacher reads ~48k faces (fixed mode) or any batch (online mode).
         check_distillation(config["distill_weight"], config["distill_temperature"])
-        online_teacher = load_teacher(teacher)
-    teacher_probabilities = None
-    if teacher and online_teacher is None:
-        # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
-        unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
-        teacher_probabilities = np.concatenate(
-            [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"]))
+        if config["distill_mode"] == "online":
+            online_teacher = load_teacher(teacher)
+        else:
+            # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
+            unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
+            teacher_probabilities = np.concatenate(
+                [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"]))
     # Online distillation mixes the teacher in per batch (`_dataset`): start from the labels.
     targets = distillation_targets(labels, teacher_probabilities,
                                    0.0 if online_teacher is not None else config["distill_weight"],
