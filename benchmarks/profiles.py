@@ -15,6 +15,18 @@ ms per photo) and `OUT/profiles_example.png` (one photo per yaw with the boxes d
 `pip install mtcnn` — not a fer_zoo dependency) on the same photos, at its default thresholds
 and at 0.5 for all three stages, so the detector choice in docs/profiles.md can be re-checked.
 `--profile-face-px 36` also measures the preset's detector with the finer profile search.
+
+`--kdef-root KDEF` adds real people on the same clutter: photos of the KDEF identities held out of
+every preset's training (`benchmarks.versus_fer.HELDOUT_IDENTITIES`), each person cut from the
+plain studio background (GrabCut seeded by the photo's border) and pasted, 3 per photo, on a
+cluttered background; per KDEF pose (FL, HL, S, HR, FR): detection recall, false positives and
+expression accuracy through the whole `Recognizer` (a missed person counts as wrong). Writes
+`OUT/kdef_clutter.md`, `.json` and `OUT/kdef_clutter_example.png`. SynthFER's rendered heads
+differ from photographed ones; this tells whether a miss on clutter is the clutter or the render.
+
+```bash
+python -m benchmarks.profiles --photos 12 --kdef-root KDEF --out /tmp/profiles
+```
 """
 
 import argparse
@@ -136,6 +148,105 @@ def mtcnn_detectors():
     return {name: MTCNNDetector(model, **settings) for name, settings in MTCNN_SETTINGS.items()}
 
 
+def segment_person(rgb):
+    """uint8 mask (1 = person) of a studio photo with a plain background: GrabCut seeded with the
+    photo's left, right and top border as background, the largest region kept, holes filled (the
+    eyes' whites can match a grey background)."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    mask = np.full((height, width), cv2.GC_PR_FGD, np.uint8)
+    mask[:6], mask[:, :6], mask[:, -6:] = cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD
+    models = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means on OpenCV's global generator
+    cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), mask, None, *models, 4, cv2.GC_INIT_WITH_MASK)
+    person = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    count, regions, stats, _ = cv2.connectedComponentsWithStats(person)
+    if count > 1:
+        person = (regions == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
+    outside = np.pad(1 - person, 1, constant_values=1)
+    cv2.floodFill(outside, None, (0, 0), 2)  # background reachable from the border
+    return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
+
+
+def compose_people(people, rng, scale=(0.45, 0.6)):
+    """`(photo, boxes)`: each `(rgb, mask)` of `people` resized by a random factor in `scale` and
+    blended (1 px feathered edge) side by side on a cluttered background; `boxes` are the pasted
+    persons' bounding boxes."""
+    import cv2
+
+    photo = clutter(rng).astype(np.float32)
+    slot_width = (photo.shape[1] - 20) // len(people)
+    boxes = []
+    for slot, (rgb, mask) in enumerate(people):
+        factor = float(rng.uniform(*scale))
+        size = (round(rgb.shape[1] * factor), round(rgb.shape[0] * factor))
+        person = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        alpha = cv2.GaussianBlur(cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA), (3, 3), 0)
+        x0 = 10 + slot * slot_width + int(rng.integers(0, max(1, slot_width - size[0])))
+        y0 = int(rng.integers(0, max(1, photo.shape[0] - size[1])))
+        region = photo[y0:y0 + size[1], x0:x0 + size[0]]
+        a = alpha[:region.shape[0], :region.shape[1], None]
+        region[:] = a * person[:region.shape[0], :region.shape[1]] + (1 - a) * region
+        ys, xs = np.nonzero(alpha[:region.shape[0], :region.shape[1]] > 0.5)
+        boxes.append((x0 + xs.min(), y0 + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
+    return np.clip(photo, 0, 255).astype(np.uint8), boxes
+
+
+def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, masks=None, identities=None,
+                 poses=None):
+    """Per KDEF pose: held-out people pasted on clutter, found / accuracy through `recognizer`.
+    `masks` (a dict, filled here) keeps the person masks across calls: same seed, same photos.
+    `identities` (KDEF identity indices; default: the held-out ones) and `poses` pick the people."""
+    from benchmarks.versus_fer import HELDOUT_IDENTITIES, kdef_pose_images
+    from fer_zoo.data.adapters.kdef import KDEF_POSES, KDEF_YAWS
+    from fer_zoo.data.faceset import EXPRESSIONS
+
+    masks = {} if masks is None else masks
+    identities = HELDOUT_IDENTITIES if identities is None else identities
+    poses_measured = KDEF_POSES if poses is None else tuple(poses)
+    images, labels, paths, pose_codes = kdef_pose_images(kdef_root, identities, poses_measured)
+    # The classifier's first calls with 1, 2, ... faces resize its interpreter: not timed.
+    warm_up = [(images[i], segment_person(images[i])) for i in range(faces)]
+    for count in range(1, faces + 1):
+        recognizer.predict(compose_people(warm_up[:count], np.random.default_rng(seed + 1))[0])
+    rng = np.random.default_rng(seed)
+    rows, examples = [], {}
+    for pose in poses_measured:
+        candidates = rng.permutation(np.flatnonzero(pose_codes == pose))[:photos_per_pose * faces]
+        if len(candidates) < photos_per_pose * faces:
+            raise SystemExit(f"--kdef-root {kdef_root}: only {len(candidates)} held-out {pose} photos, "
+                             f"{photos_per_pose * faces} needed (--photos x --faces)")
+        found = correct = false_positives = heads = 0
+        seconds = []
+        for index in range(photos_per_pose):
+            chosen = candidates[index * faces:(index + 1) * faces]
+            for i in chosen:
+                if paths[i] not in masks:
+                    masks[paths[i]] = segment_person(images[i])
+            photo, boxes = compose_people([(images[i], masks[paths[i]]) for i in chosen], rng)
+            started = time.perf_counter()
+            result = recognizer.predict(photo)
+            seconds.append(time.perf_counter() - started)
+            label_of = {}
+            for face in result.faces:
+                cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
+                inside = [i for i, (x, y, w, h) in enumerate(boxes) if x <= cx <= x + w and y <= cy <= y + h]
+                if inside:
+                    label_of.setdefault(inside[0], face.label)
+                else:
+                    false_positives += 1
+            found += len(label_of)
+            correct += sum(label == EXPRESSIONS[labels[chosen[i]]] for i, label in label_of.items())
+            heads += len(boxes)
+            if index == 0:
+                examples[int(KDEF_YAWS[pose])] = (photo, [face.box for face in result.faces])
+        rows.append({"pose": pose, "yaw": int(KDEF_YAWS[pose]), "people": heads, "found": found,
+                     "recall": found / heads, "accuracy": correct / heads, "false_positives": false_positives,
+                     "ms_per_photo": 1e3 * float(np.mean(seconds))})
+    return rows, examples
+
+
 def example_sheet(examples, path):
     import cv2
 
@@ -162,6 +273,8 @@ def main(argv=None):
     parser.add_argument("--mtcnn", action="store_true", help="also measure the `mtcnn` package's detector")
     parser.add_argument("--profile-face-px", type=int, default=None,
                         help="also measure the preset's detector with this FacePreprocessor profile_face_px")
+    parser.add_argument("--kdef-root", default=None,
+                        help="KDEF folder: also measure held-out KDEF people pasted on clutter (per pose)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     from fer_zoo.data.preprocessing import FacePreprocessor
@@ -193,6 +306,29 @@ def main(argv=None):
                                                    "compared": compared}, indent=2))
     example_sheet(examples, out / "profiles_example.png")
     print(table)
+    if args.kdef_root:
+        recognizers = {f"fer_zoo ({args.preset})": Recognizer(args.preset)}
+        if args.profile_face_px:
+            recognizers[f"fer_zoo ({args.preset}), profile_face_px={args.profile_face_px}"] = Recognizer(
+                args.preset, detector=others[f"fer_zoo, profile_face_px={args.profile_face_px}"])
+        kdef_tables, kdef_results, masks = [], {}, {}
+        for index, (name, recognizer) in enumerate(recognizers.items()):
+            kdef_rows, examples = measure_kdef(recognizer, args.kdef_root, args.photos, args.faces, args.seed,
+                                              masks)
+            kdef_results[name] = kdef_rows
+            if index == 0:
+                kdef_examples = examples
+            kdef_tables.append(f"**{name}, held-out KDEF people on clutter**\n\n" + markdown_table(
+                ["pose", "people", "found", "recall", "accuracy", "false positives", "ms / photo"],
+                [[r["pose"], r["people"], r["found"], fmt(100 * r["recall"]) + " %",
+                  fmt(100 * r["accuracy"]) + " %", r["false_positives"], fmt(r["ms_per_photo"])]
+                 for r in kdef_rows]))
+        kdef_table = "\n\n".join(kdef_tables)
+        (out / "kdef_clutter.md").write_text(kdef_table + "\n")
+        (out / "kdef_clutter.json").write_text(json.dumps({"machine": machine_info(), "args": vars(args),
+                                                           "results": kdef_results}, indent=2))
+        example_sheet(kdef_examples, out / "kdef_clutter_example.png")
+        print("\n" + kdef_table)
 
 
 if __name__ == "__main__":
