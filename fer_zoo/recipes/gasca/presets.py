@@ -80,12 +80,13 @@ PRESETS = {
         # PublicTest +1.0 / +2.6, HL/S/HR level at +1.6 / -0.6; docs/gasca.md).
         # shifting_units [576, 144, 144]: a 24x24 first code grid (the paper's KDEF networks use
         # 12x12 throughout); with online distillation from fer-general it read the held-out photos
-        # 73.9 % vs 70.7 % (one seed), and with mixup under the teacher ("function matching")
-        # 74.9 / 74.7 % at seeds 0 / 1 (docs/gasca.md, "Where the gap to 75 % is").
+        # 73.9 % vs 70.7 % (one seed), with mixup under the teacher ("function matching")
+        # 74.9 / 74.7 % at seeds 0 / 1, and that recipe run 66 epochs instead of 44: 77.5 % (seed 0;
+        # docs/gasca.md, "Where the gap to 75 % is").
         "config": {"name": "cnn2a", **KDEF_CONFIG, "shifting_units": [576, 144, 144],
                    "classifier_batch_norm": True, "flip_average": True},
-        "weights": "gasca2_cnn2a_bn576_fm_fer2013_kdef48.weights.h5",
-        "sha256": "de6a05c03d0103f33e214e0bd3cbc4cfac4792698e4a69ef59c901c48d29e8fe",
+        "weights": "gasca2_cnn2a_bn576_fm66_fer2013_kdef48.weights.h5",
+        "sha256": "1384e9784b26927255216e0e53e639dd72c5a245303cca2516e45885dcdda0d8",
         "metadata": _metadata(
             "classification",
             "CNN2a: encoder pre-trained as a pose + illumination normalising GASCA2 stacked "
@@ -103,26 +104,27 @@ PRESETS = {
             "targets: fer-general's probabilities on each augmented, mixed-up (mixup alpha 0.4) training batch. "
             "The 12 KDEF identities 2, 4, 8, 10, 16, 20, 27, 34, 42, 51, 52, 57 were never trained on.",
             protocol="Shipped weights are the measured run: tested on the 12 unseen KDEF identities "
-            "(HL/S/HR 502 photos, FL/FR 336 photos) and FER2013 PublicTest; seed 0 of two (seed 1: 74.7 % HL/S/HR, "
-            "40.2 % FL/FR through the Recognizer, PublicTest equal at 53.0 %; the seed was chosen by PublicTest, "
-            "tied, then the lower seed). Without mixup (seed 0): 73.9 / 39.0 %",
+            "(HL/S/HR 502 photos, FL/FR 336 photos) and FER2013 PublicTest; one seed (0) of the 66-epoch recipe, "
+            "shipped by a rule fixed before it ran: replace the 44-epoch weights only if its PublicTest is higher "
+            "(53.6 vs 53.05 %). The 44-epoch recipe: 74.9 / 74.7 % HL/S/HR at seeds 0 / 1, 40.2 % FL/FR; "
+            "without mixup (seed 0): 73.9 / 39.0 %",
             training_command=(
                 "python -m fer_zoo.recipes.general.train prepare --kdef KDEF --fer2013 FER2013 --out DATA; "
                 "train(DATA/kdef_train48_hl_s_hr.npz, out_dir=PRE, config='kdef', variant='gasca2', "
                 "val_fraction=0.0, classifier_epochs=0, model={'shifting_units': [576, 144, 144]}); "
                 "python -m fer_zoo.recipes.general.train fit --data DATA --out RUN --architecture cnn2a "
                 "--init PRE/normalizer.weights.h5 --teacher fer_zoo/zoo/weights/fer_general_fer2013_kdef48_5poses.weights.h5 "
-                "--precision mixed --epochs 44 --set kdef_repeat=6 distill_weight=1.0 distill_temperature=1.0 "
+                "--precision mixed --epochs 66 --set kdef_repeat=6 distill_weight=1.0 distill_temperature=1.0 "
                 "distill_mode=online mixup_alpha=0.4 --model-set classifier_batch_norm=true 'shifting_units=[576,144,144]'"
             ),
             accuracy={
                 # Through fer_zoo.Recognizer on the original held-out photos (benchmarks.versus_fer).
-                "held_out_photos_through_recognizer": 0.749,
-                "per_pose_through_recognizer": {"-90": 0.351, "-45": 0.711, "0": 0.768, "45": 0.768, "90": 0.452},
+                "held_out_photos_through_recognizer": 0.775,
+                "per_pose_through_recognizer": {"-90": 0.381, "-45": 0.729, "0": 0.786, "45": 0.810, "90": 0.494},
                 "fer_package_same_photos": 0.560,
-                "full_profiles_through_recognizer": 0.402,
-                "fer2013_publictest": 0.530,
-                "previous_version_through_recognizer": 0.739,
+                "full_profiles_through_recognizer": 0.438,
+                "fer2013_publictest": 0.536,
+                "previous_version_through_recognizer": 0.749,
                 "previous_kdef_only_version_through_recognizer": 0.639,
                 "paper_kdef": 0.9807,
             },
