@@ -189,6 +189,8 @@ def compose_people(people, rng, scale=(0.45, 0.6)):
         a = alpha[:region.shape[0], :region.shape[1], None]
         region[:] = a * person[:region.shape[0], :region.shape[1]] + (1 - a) * region
         ys, xs = np.nonzero(alpha[:region.shape[0], :region.shape[1]] > 0.5)
+        if not len(xs):  # an empty cut-out (segmentation failed): the pasted rectangle is the person
+            ys, xs = np.array([0, region.shape[0] - 1]), np.array([0, region.shape[1] - 1])
         boxes.append((x0 + xs.min(), y0 + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
     return np.clip(photo, 0, 255).astype(np.uint8), boxes
 
@@ -215,7 +217,7 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
     for pose in poses_measured:
         candidates = rng.permutation(np.flatnonzero(pose_codes == pose))[:photos_per_pose * faces]
         if len(candidates) < photos_per_pose * faces:
-            raise SystemExit(f"--kdef-root {kdef_root}: only {len(candidates)} held-out {pose} photos, "
+            raise SystemExit(f"--kdef-root {kdef_root}: only {len(candidates)} {pose} photos of the identities, "
                              f"{photos_per_pose * faces} needed (--photos x --faces)")
         found = correct = false_positives = heads = 0
         seconds = []

@@ -82,3 +82,13 @@ def test_people_pasted_on_clutter_lie_inside_their_boxes_and_keep_their_pixels()
         # scale 1: the person's skin at its centre is pasted unchanged; the box spans the person.
         assert np.abs(scene[y + 80 - person.nonzero()[0].min(), x + 70 - 30].astype(int) - (200, 140, 110)).max() <= 1
         assert (w, h) == (81, 190 - person.nonzero()[0].min())
+
+
+def test_an_empty_cut_out_is_pasted_as_its_whole_rectangle():
+    import numpy as np
+
+    from benchmarks.profiles import compose_people
+
+    photo, person = _studio_photo()
+    _, boxes = compose_people([(photo, np.zeros_like(person))], np.random.default_rng(0), scale=(0.5, 0.5))
+    assert boxes[0][2:] == (70, 95)  # the 140 x 190 photo at half size, not a crash on no pixels
