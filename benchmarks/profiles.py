@@ -86,6 +86,12 @@ def compose(renderer, rng, yaw, faces=3):
     return photo, boxes
 
 
+def head_at(box, boxes):
+    """Index of the first of `boxes` that holds `box`'s centre (all `(x, y, w, h)`), or None."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return next((i for i, (x, y, w, h) in enumerate(boxes) if x <= cx <= x + w and y <= cy <= y + h), None)
+
+
 def measure(preprocessor, photos_per_yaw=12, faces=3, seed=0, yaws=YAWS):
     """Per-yaw detection counts of `preprocessor` (a `FacePreprocessor`) and example photos."""
     from fer_zoo.data.synthfer import SynthFER
@@ -103,10 +109,9 @@ def measure(preprocessor, photos_per_yaw=12, faces=3, seed=0, yaws=YAWS):
             seconds.append(time.perf_counter() - started)
             hit = [False] * len(boxes)
             for result in results:
-                cx, cy = result.box[0] + result.box[2] / 2, result.box[1] + result.box[3] / 2
-                inside = [i for i, (x, y, w, h) in enumerate(boxes) if x <= cx <= x + w and y <= cy <= y + h]
-                if inside:
-                    hit[inside[0]] = True
+                head = head_at(result.box, boxes)
+                if head is not None:
+                    hit[head] = True
                 else:
                     false_positives += 1
             found += sum(hit)
@@ -208,8 +213,13 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
     identities = HELDOUT_IDENTITIES if identities is None else identities
     poses_measured = KDEF_POSES if poses is None else tuple(poses)
     images, labels, paths, pose_codes = kdef_pose_images(kdef_root, identities, poses_measured)
+    def person(i):
+        if paths[i] not in masks:
+            masks[paths[i]] = segment_person(images[i])
+        return images[i], masks[paths[i]]
+
     # The classifier's first calls with 1, 2, ... faces resize its interpreter: not timed.
-    warm_up = [(images[i], segment_person(images[i])) for i in range(faces)]
+    warm_up = [person(i) for i in range(faces)]
     for count in range(1, faces + 1):
         recognizer.predict(compose_people(warm_up[:count], np.random.default_rng(seed + 1))[0])
     rng = np.random.default_rng(seed)
@@ -223,19 +233,15 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
         seconds = []
         for index in range(photos_per_pose):
             chosen = candidates[index * faces:(index + 1) * faces]
-            for i in chosen:
-                if paths[i] not in masks:
-                    masks[paths[i]] = segment_person(images[i])
-            photo, boxes = compose_people([(images[i], masks[paths[i]]) for i in chosen], rng)
+            photo, boxes = compose_people([person(i) for i in chosen], rng)
             started = time.perf_counter()
             result = recognizer.predict(photo)
             seconds.append(time.perf_counter() - started)
             label_of = {}
             for face in result.faces:
-                cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
-                inside = [i for i, (x, y, w, h) in enumerate(boxes) if x <= cx <= x + w and y <= cy <= y + h]
-                if inside:
-                    label_of.setdefault(inside[0], face.label)
+                head = head_at(face.box, boxes)
+                if head is not None:
+                    label_of.setdefault(head, face.label)
                 else:
                     false_positives += 1
             found += len(label_of)
