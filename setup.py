@@ -19,7 +19,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["fer_zoo", "fer_zoo.*"]),
     include_package_data=True,
-    package_data={"fer_zoo": ["zoo/weights/*.h5", "zoo/weights/*.keras", "zoo/weights/*.json", "zoo/cards/*.md"]},
+    package_data={"fer_zoo": ["zoo/weights/*.h5", "zoo/weights/*.keras", "zoo/weights/*.json", "zoo/cards/*.md",
+                              "data/weights/*.h5", "data/weights/*.json"]},
     install_requires=[
         "tensorflow>=2.21",
         "keras>=3.10",

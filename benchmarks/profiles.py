@@ -14,7 +14,9 @@ ms per photo) and `OUT/profiles_example.png` (one photo per yaw with the boxes d
 `--mtcnn` also measures the MTCNN detector of the `mtcnn` pip package (weights inside its wheel;
 `pip install mtcnn` — not a fer_zoo dependency) on the same photos, at its default thresholds
 and at 0.5 for all three stages, so the detector choice in docs/profiles.md can be re-checked.
-`--profile-face-px 36` also measures the preset's detector with the finer profile search.
+`--profile-face-px 36` also measures the preset's detector with the finer profile search, and
+`--without-verifier` without the profile verifier (`FacePreprocessor(verify_profiles=False)`: the
+cascade's own grouping alone, the detector before 2026-12-05).
 
 `--kdef-root KDEF` adds real people on the same clutter: photos of the KDEF identities held out of
 every preset's training (`benchmarks.versus_fer.HELDOUT_IDENTITIES`), each person cut from the
@@ -37,29 +39,10 @@ import time
 import numpy as np
 
 from benchmarks.common import fmt, machine_info, markdown_table
+from fer_zoo.data.composite import clutter, compose_people, segment_person  # noqa: F401 (re-exported)
 
 YAWS = (-90, -75, -60, -45, -30, 0, 30, 45, 60, 75, 90)
 HEAD_PX = 120
-
-
-def clutter(rng, height=360, width=640):
-    """A uint8 RGB background of random rectangles, lines and blobs over noise."""
-    import cv2
-
-    image = rng.integers(60, 200, 3).astype(np.float32) + rng.normal(0, 12, (height, width, 3))
-    image = np.clip(image, 0, 255).astype(np.uint8)
-    for _ in range(25):
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        kind = rng.integers(3)
-        if kind == 0:
-            cv2.rectangle(image, (x, y), (x + int(rng.integers(10, 120)), y + int(rng.integers(10, 120))), colour, -1)
-        elif kind == 1:
-            cv2.line(image, (x, y), (int(rng.integers(0, width)), int(rng.integers(0, height))), colour,
-                     int(rng.integers(1, 6)))
-        else:
-            cv2.circle(image, (x, y), int(rng.integers(5, 40)), colour, -1)
-    return cv2.GaussianBlur(image, (3, 3), 0)
 
 
 def compose(renderer, rng, yaw, faces=3):
@@ -153,53 +136,6 @@ def mtcnn_detectors():
     return {name: MTCNNDetector(model, **settings) for name, settings in MTCNN_SETTINGS.items()}
 
 
-def segment_person(rgb):
-    """uint8 mask (1 = person) of a studio photo with a plain background: GrabCut seeded with the
-    photo's left, right and top border as background, the largest region kept, holes filled (the
-    eyes' whites can match a grey background)."""
-    import cv2
-
-    height, width = rgb.shape[:2]
-    mask = np.full((height, width), cv2.GC_PR_FGD, np.uint8)
-    mask[:6], mask[:, :6], mask[:, -6:] = cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD
-    models = np.zeros((1, 65)), np.zeros((1, 65))
-    cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means on OpenCV's global generator
-    cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), mask, None, *models, 4, cv2.GC_INIT_WITH_MASK)
-    person = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
-    count, regions, stats, _ = cv2.connectedComponentsWithStats(person)
-    if count > 1:
-        person = (regions == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
-    outside = np.pad(1 - person, 1, constant_values=1)
-    cv2.floodFill(outside, None, (0, 0), 2)  # background reachable from the border
-    return (outside[1:-1, 1:-1] != 2).astype(np.uint8)
-
-
-def compose_people(people, rng, scale=(0.45, 0.6)):
-    """`(photo, boxes)`: each `(rgb, mask)` of `people` resized by a random factor in `scale` and
-    blended (1 px feathered edge) side by side on a cluttered background; `boxes` are the pasted
-    persons' bounding boxes."""
-    import cv2
-
-    photo = clutter(rng).astype(np.float32)
-    slot_width = (photo.shape[1] - 20) // len(people)
-    boxes = []
-    for slot, (rgb, mask) in enumerate(people):
-        factor = float(rng.uniform(*scale))
-        size = (round(rgb.shape[1] * factor), round(rgb.shape[0] * factor))
-        person = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        alpha = cv2.GaussianBlur(cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA), (3, 3), 0)
-        x0 = 10 + slot * slot_width + int(rng.integers(0, max(1, slot_width - size[0])))
-        y0 = int(rng.integers(0, max(1, photo.shape[0] - size[1])))
-        region = photo[y0:y0 + size[1], x0:x0 + size[0]]
-        a = alpha[:region.shape[0], :region.shape[1], None]
-        region[:] = a * person[:region.shape[0], :region.shape[1]] + (1 - a) * region
-        ys, xs = np.nonzero(alpha[:region.shape[0], :region.shape[1]] > 0.5)
-        if not len(xs):  # an empty cut-out (segmentation failed): the pasted rectangle is the person
-            ys, xs = np.array([0, region.shape[0] - 1]), np.array([0, region.shape[1] - 1])
-        boxes.append((x0 + xs.min(), y0 + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
-    return np.clip(photo, 0, 255).astype(np.uint8), boxes
-
-
 def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, masks=None, identities=None,
                  poses=None):
     """Per KDEF pose: held-out people pasted on clutter, found / accuracy through `recognizer`.
@@ -281,6 +217,8 @@ def main(argv=None):
     parser.add_argument("--mtcnn", action="store_true", help="also measure the `mtcnn` package's detector")
     parser.add_argument("--profile-face-px", type=int, default=None,
                         help="also measure the preset's detector with this FacePreprocessor profile_face_px")
+    parser.add_argument("--without-verifier", action="store_true",
+                        help="also measure the preset's detector with FacePreprocessor verify_profiles=False")
     parser.add_argument("--kdef-root", default=None,
                         help="KDEF folder: also measure held-out KDEF people pasted on clutter (per pose)")
     parser.add_argument("--out", required=True)
@@ -290,9 +228,13 @@ def main(argv=None):
 
     detector = Recognizer(args.preset).detector
     others = mtcnn_detectors() if args.mtcnn else {}
+    variants = {}  # name -> FacePreprocessor options changed from the preset's detector
     if args.profile_face_px:
-        others[f"fer_zoo, profile_face_px={args.profile_face_px}"] = FacePreprocessor(
-            **{**detector.get_config(), "profile_face_px": args.profile_face_px})
+        variants[f"profile_face_px={args.profile_face_px}"] = {"profile_face_px": args.profile_face_px}
+    if args.without_verifier:
+        variants["verify_profiles=False"] = {"verify_profiles": False}
+    for name, options in variants.items():
+        others[f"fer_zoo, {name}"] = FacePreprocessor(**{**detector.get_config(), **options})
     warm_up = clutter(np.random.default_rng(999))  # first calls build graphs / load cascades: not timed
     for each in (detector, *others.values()):
         each.process(warm_up)
@@ -316,9 +258,8 @@ def main(argv=None):
     print(table)
     if args.kdef_root:
         recognizers = {f"fer_zoo ({args.preset})": Recognizer(args.preset)}
-        if args.profile_face_px:
-            recognizers[f"fer_zoo ({args.preset}), profile_face_px={args.profile_face_px}"] = Recognizer(
-                args.preset, detector=others[f"fer_zoo, profile_face_px={args.profile_face_px}"])
+        for name in variants:
+            recognizers[f"fer_zoo ({args.preset}), {name}"] = Recognizer(args.preset, detector=others[f"fer_zoo, {name}"])
         kdef_tables, kdef_results, masks = [], {}, {}
         for index, (name, recognizer) in enumerate(recognizers.items()):
             kdef_rows, examples = measure_kdef(recognizer, args.kdef_root, args.photos, args.faces, args.seed,
