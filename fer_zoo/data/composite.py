@@ -106,3 +106,49 @@ def training_clutter(rng, height=360, width=640):
             for offset in range(0, w, 2 * step):
                 cv2.rectangle(image, (x + offset, y), (x + offset + step - 1, y + h), colour, -1)
     return cv2.GaussianBlur(image, (3, 3), float(rng.uniform(0.3, 1.5)))
+
+
+def person_mask(path, mask_dir=None, rgb=None):
+    """`segment_person` of the studio photo at `path` (`rgb`: its pixels, if already read), cached
+    bit-packed as `mask_dir/<file stem>.npz` when `mask_dir` is given (GrabCut takes ~0.4 s)."""
+    import pathlib
+
+    from fer_zoo.data.preprocessing import read_image
+
+    rgb = read_image(path) if rgb is None else rgb
+    cached = None if mask_dir is None else pathlib.Path(mask_dir) / (pathlib.Path(path).stem + ".npz")
+    if cached is not None and cached.exists():
+        return np.unpackbits(np.load(cached)["mask"])[:rgb.shape[0] * rgb.shape[1]].reshape(rgb.shape[:2])
+    mask = segment_person(rgb)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cached, mask=np.packbits(mask))
+    return mask
+
+
+def person_masks(paths, mask_dir, progress=None):
+    """Caches `person_mask` of every photo in `paths` in `mask_dir`, on every core."""
+    import functools
+    import multiprocessing
+    import pathlib
+
+    missing = [p for p in paths if not (pathlib.Path(mask_dir) / (pathlib.Path(p).stem + ".npz")).exists()]
+    if not missing:
+        return
+    with multiprocessing.get_context("spawn").Pool() as pool:
+        work = pool.imap_unordered(functools.partial(_cache_only, mask_dir=str(mask_dir)), missing)
+        for done, _ in enumerate(work, start=1):
+            if progress and done % 200 == 0:
+                progress(f"person masks {done}/{len(missing)}")
+
+
+def _cache_only(path, mask_dir):
+    person_mask(path, mask_dir)
+
+
+def head_face_box(boxes, person_box):
+    """The face of `boxes` (`(x, y, w, h)`, e.g. a detector's) whose centre lies on the upper
+    half of the pasted person `person_box` (their head), the largest if several; None if none."""
+    x, y, w, h = person_box
+    on_head = [b for b in boxes if x <= b[0] + b[2] / 2 <= x + w and y <= b[1] + b[3] / 2 <= y + 0.5 * h]
+    return max(on_head, key=lambda b: b[2] * b[3], default=None)

@@ -75,3 +75,22 @@ def test_training_clutter_draws_other_shapes_than_the_benchmark_clutter():
     scene, _ = compose_people([(photo, person)], np.random.default_rng(0), background=training_clutter)
     default, _ = compose_people([(photo, person)], np.random.default_rng(0))
     assert scene.shape == default.shape and not np.array_equal(scene, default)
+
+
+def test_person_masks_are_cached_and_the_face_on_the_head_is_picked(tmp_path):
+    import cv2
+    import numpy as np
+
+    from fer_zoo.data.composite import head_face_box, person_mask
+
+    photo, person = _studio_photo()
+    path = tmp_path / "AF01NES.png"
+    cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    first = person_mask(path, tmp_path / "masks")
+    assert (tmp_path / "masks" / "AF01NES.npz").exists()
+    np.testing.assert_array_equal(person_mask(path, tmp_path / "masks"), first)
+    assert (first & person).sum() / (first | person).sum() > 0.95
+    person_box = (100, 50, 80, 200)
+    face, shoulder, elsewhere = (110, 60, 50, 50), (110, 190, 50, 50), (300, 60, 50, 50)
+    assert head_face_box([elsewhere, shoulder, face], person_box) == face
+    assert head_face_box([elsewhere, shoulder], person_box) is None

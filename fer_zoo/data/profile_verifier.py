@@ -143,20 +143,6 @@ def _map_box(face, source_box, pasted_box):
             face[2] * scale, face[3] * scale)
 
 
-def _cache_mask(path, mask_dir, rgb=None):
-    """The person mask of a studio photo (`segment_person`), cached bit-packed in `mask_dir`."""
-    from fer_zoo.data.composite import segment_person
-    from fer_zoo.data.preprocessing import read_image
-
-    rgb = read_image(path) if rgb is None else rgb
-    cached = pathlib.Path(mask_dir) / (pathlib.Path(path).stem + ".npz")
-    if cached.exists():
-        return np.unpackbits(np.load(cached)["mask"])[:rgb.shape[0] * rgb.shape[1]].reshape(rgb.shape[:2])
-    mask = segment_person(rgb)
-    np.savez_compressed(cached, mask=np.packbits(mask))
-    return mask
-
-
 SOURCES = ("studio", "composites", "clutter", "clutter_fine")  # the parts `prepare` writes, in order
 
 
@@ -167,7 +153,7 @@ def prepare(kdef_root, out, composites_per_person=4, clutter_photos=6000, seed=0
     window (see the module docstring). Each part is cached as `out/part_<source>.npz` and the
     person masks in `out/masks/`: a killed run resumes; delete a part to rebuild it."""
     from fer_zoo.data.adapters.kdef import kdef_labels, scan_kdef
-    from fer_zoo.data.composite import compose_people, training_clutter
+    from fer_zoo.data.composite import compose_people, person_mask, person_masks, training_clutter
     from fer_zoo.data.preprocessing import FacePreprocessor, read_image
 
     out = pathlib.Path(out)
@@ -207,23 +193,14 @@ def prepare(kdef_root, out, composites_per_person=4, clutter_photos=6000, seed=0
         keep = ~np.isin(identity, HELDOUT_IDENTITIES)
         paths, identity = list(np.asarray(paths)[keep]), identity[keep]
         mask_dir = out / "masks"
-        mask_dir.mkdir(exist_ok=True)
-        missing = [p for p in paths if not (mask_dir / (pathlib.Path(p).stem + ".npz")).exists()]
-        if missing:  # GrabCut (~0.4 s a photo) on every core
-            import multiprocessing
-
-            with multiprocessing.get_context("spawn").Pool() as pool:
-                for done, _ in enumerate(pool.imap_unordered(functools.partial(_cache_mask, mask_dir=mask_dir),
-                                                             missing)):
-                    if done % 200 == 0:
-                        progress(f"person masks {done}/{len(missing)}, {time.time() - started:.0f} s")
+        person_masks(paths, mask_dir, progress)
         people, studio = [], Part()  # people: (rgb, mask, face box or None, group)
         for index, path in enumerate(paths):
             rgb = read_image(path)
             faces = detector.process(rgb, max_faces=1)
             face = faces[0].box if faces else None
             group = int(identity[index] in VALIDATION_IDENTITIES)
-            people.append((rgb, _cache_mask(path, mask_dir, rgb), face, group))
+            people.append((rgb, person_mask(path, mask_dir, rgb), face, group))
             if face is not None:  # the studio photo itself: windows on the plain background and the body
                 windows = detector.profile_windows(rgb)
                 studio.add(rgb, windows, _label_windows(windows, [(0, 0, rgb.shape[1], rgb.shape[0])], [face]), group)

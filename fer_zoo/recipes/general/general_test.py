@@ -254,3 +254,23 @@ def test_prepare_writes_the_pretraining_set_without_held_out_identities_or_full_
     assert counts[general_train.PRETRAINING_FILE] == len(pretraining) == 9
     assert not np.isin(pretraining.labels["identity"], general_train.HELDOUT_IDENTITIES).any()
     assert set(pretraining.labels["yaw"].tolist()) == {-45.0, 0.0, 45.0}
+
+
+def test_fit_adds_training_identities_clutter_crops_and_fine_tunes_from_weights(tmp_path):
+    _tiny_data(tmp_path)
+    first = general_train.fit(tmp_path, tmp_path / "first", epochs=1, precision="float32", heldout_identities=(1, 3),
+                              batch_size=8, kdef_repeat=1)
+    assert first["train_faces"] == 28 + 12
+    rng = np.random.default_rng(1)
+    identities = np.repeat(np.arange(5), 2)  # 2 crops per identity, 4 of them of held-out ones
+    FaceSet(rng.uniform(-1, 1, (10, 48, 48, 1)).astype("float32"),
+            {"expression": np.arange(10) % 7, "identity": identities, "yaw": np.zeros(10, np.float32)},
+            name="kdef_clutter").save(tmp_path / general_train.CLUTTER_FILE)
+    tuned = general_train.fit(tmp_path, tmp_path / "tuned", epochs=1, precision="float32", heldout_identities=(1, 3),
+                              batch_size=8, kdef_repeat=1, clutter_repeat=2,
+                              init=tmp_path / "first" / "final.weights.h5")
+    assert tuned["train_faces"] == 28 + 12 + 6 * 2  # held-out identities' clutter crops stay out
+    assert tuned["initialised_layers"] == ["all layers"]
+    off = general_train.fit(tmp_path, tmp_path / "off", epochs=1, precision="float32", heldout_identities=(1, 3),
+                            batch_size=8, kdef_repeat=1, clutter_repeat=0)
+    assert off["train_faces"] == 28 + 12

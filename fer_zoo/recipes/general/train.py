@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from fer_zoo.data.faceset import EXPRESSIONS, FaceSet
+from fer_zoo.data.profile_verifier import VALIDATION_IDENTITIES as VERIFIER_VALIDATION_IDENTITIES
 from fer_zoo.evaluation.aggregate import confusion_matrix
 from fer_zoo.recipes.general.models import build_general_classifier
 
@@ -42,6 +43,9 @@ PREPROCESSING = {"align": True, "margin": 0.05, "eye_y": 0.4, "eye_distance": 0.
 INPUT_SIZE = 48
 # All five KDEF poses, full profiles (FL/FR, cropped by the profile stage) included.
 KDEF_POSES = ("FL", "HL", "S", "HR", "FR")
+# KDEF training identities pasted on clutter and cropped by the Recognizer's detector, written by
+# `prepare --clutter-copies N` (KDEF's own crops all show its plain studio wall).
+CLUTTER_FILE = "kdef_clutter.npz"
 
 DEFAULTS = {
     "epochs": 44,
@@ -69,6 +73,8 @@ DEFAULTS = {
     # Mixup (Zhang et al., ICLR 2018): each augmented face is blended with another face of its
     # batch, lambda ~ Beta(alpha, alpha), targets and sample weights blended alike; 0 turns it off.
     "mixup_alpha": 0.0,
+    # Times the clutter crops (`CLUTTER_FILE`, when `prepare` wrote it) enter each epoch.
+    "clutter_repeat": 1,
 }
 
 # Networks `fit` can train on this data: the zoo's own VGG-style net, or the GASCA paper's CNN2a
@@ -157,6 +163,63 @@ def face_preprocessor():
 
     options = {k: v for k, v in PREPROCESSING.items() if k not in ("crop", "grey")}
     return FacePreprocessor(size=INPUT_SIZE, channels=1, **options)
+
+
+# Training identities whose clutter crops `prepare_clutter` leaves out: the profile verifier's
+# validation identities, on which the effect of the clutter crops is measured (people seen only in
+# the studio, like a user's; fer_zoo.data.profile_verifier.VALIDATION_IDENTITIES).
+CLUTTER_VALIDATION_IDENTITIES = VERIFIER_VALIDATION_IDENTITIES
+
+
+def prepare_clutter(kdef_root, out_dir, copies, seed=0,
+                    heldout_identities=HELDOUT_IDENTITIES + CLUTTER_VALIDATION_IDENTITIES, progress=print):
+    """Writes `CLUTTER_FILE`: every KDEF photo of the training identities (all five poses; not
+    `CLUTTER_VALIDATION_IDENTITIES`) cut out
+    of the studio background (`fer_zoo.data.composite.segment_person`, masks cached in
+    `out_dir/masks`) and pasted `copies` times at random sizes on `training_clutter`, then
+    detected and cropped by `face_preprocessor()` like a user's photo; the face on the person's
+    head is kept with the photo's labels (a photo whose face is not found there is left out).
+
+    Returns:
+        The FaceSet written.
+    """
+    from fer_zoo.data.adapters.kdef import kdef_labels, scan_kdef
+    from fer_zoo.data.composite import (
+        compose_people,
+        head_face_box,
+        person_mask,
+        person_masks,
+        training_clutter,
+    )
+    from fer_zoo.data.preprocessing import read_image
+
+    out_dir = pathlib.Path(out_dir)
+    paths, records, codes = scan_kdef(kdef_root, KDEF_POSES)
+    labels = kdef_labels(records, codes)
+    keep = np.flatnonzero(~np.isin(labels["identity"], np.asarray(heldout_identities, dtype=int)))
+    person_masks([paths[i] for i in keep], out_dir / "masks", progress)
+    detector = face_preprocessor()
+    rng = np.random.default_rng(seed)
+    faces, rows, missed = [], [], 0
+    for done, index in enumerate(keep, start=1):
+        rgb = read_image(paths[index])
+        mask = person_mask(paths[index], out_dir / "masks", rgb)
+        for _ in range(int(copies)):
+            photo, (person,) = compose_people([(rgb, mask)], rng, scale=(0.3, 0.7), background=training_clutter)
+            results = detector.process(photo)
+            head = head_face_box([r.box for r in results], person)
+            if head is None:
+                missed += 1
+                continue
+            faces.append(next(r.face for r in results if r.box == head))
+            rows.append(index)
+        if done % 500 == 0:
+            progress(f"{CLUTTER_FILE}: {done}/{len(keep)} photos, {len(faces)} faces, {missed} not found")
+    faceset = FaceSet(np.stack(faces), {k: np.asarray(v)[rows] for k, v in labels.items()}, name="kdef_clutter")
+    faceset.report = {"photos": int(len(keep)), "copies": int(copies), "not_found": int(missed)}
+    faceset.save(out_dir / CLUTTER_FILE)
+    progress(f"{CLUTTER_FILE}: {len(faceset)} faces, {missed} of {len(keep) * int(copies)} not found on the head")
+    return faceset
 
 
 def prepare(kdef_root, fer2013_root, out_dir, progress=print):
@@ -401,9 +464,15 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     keras.utils.set_random_seed(seed)
     policy = set_precision(precision)
     fer_train, fer_test, kdef_train, kdef_test = load_splits(data_dir, heldout_identities)
-    images = np.concatenate([fer_train.images] + [kdef_train.images] * int(config["kdef_repeat"]))
+    clutter = None
+    if (pathlib.Path(data_dir) / CLUTTER_FILE).exists() and int(config["clutter_repeat"]):
+        clutter, _ = split_kdef(FaceSet.load(pathlib.Path(data_dir) / CLUTTER_FILE), heldout_identities)
+    extra = [] if clutter is None else [clutter] * int(config["clutter_repeat"])
+    images = np.concatenate([fer_train.images] + [kdef_train.images] * int(config["kdef_repeat"])
+                            + [c.images for c in extra])
     labels = np.concatenate([fer_train.labels["expression"]]
-                            + [kdef_train.labels["expression"]] * int(config["kdef_repeat"])).astype(int)
+                            + [kdef_train.labels["expression"]] * int(config["kdef_repeat"])
+                            + [c.labels["expression"] for c in extra]).astype(int)
     weights = class_weights(labels, config["class_weight_power"])[labels]
     if bool(teacher) != bool(config["distill_weight"]):
         raise ValueError("distillation needs both a teacher and distill_weight > 0 "
@@ -420,14 +489,19 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
             # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
             unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
             teacher_probabilities = np.concatenate(
-                [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"]))
+                [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"])
+                + [predict(load_teacher(teacher), c.images) for c in extra])
     # Online distillation mixes the teacher in per batch (`_dataset`): start from the labels.
     targets = distillation_targets(labels, teacher_probabilities,
                                    0.0 if online_teacher is not None else config["distill_weight"],
                                    config["distill_temperature"])
     steps = -(-len(images) // int(config["batch_size"]))
     model = build_network(architecture, model_overrides)
-    initialised = initialise_from(model, init) if init else []
+    if init and architecture == "general" and str(init).endswith(".weights.h5"):
+        model.load_weights(str(init))  # fine-tuning a trained fer-general (e.g. the shipped weights)
+        initialised = ["all layers"]
+    else:
+        initialised = initialise_from(model, init) if init else []
     warmup = int(config["warmup_epochs"]) * steps
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(1, config["epochs"] * steps - warmup), warmup_target=config["learning_rate"],
@@ -440,7 +514,8 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
     val_one_hot = np.eye(len(EXPRESSIONS), dtype=np.float32)[fer_test.labels["expression"]]
     with open(out_dir / "train.log", "a") as log:
         print(f"start {time.ctime()} {architecture} train faces {len(images)} (FER2013 {len(fer_train)}, "
-              f"KDEF {len(kdef_train)} x{config['kdef_repeat']}), config {config}, policy {policy}, "
+              f"KDEF {len(kdef_train)} x{config['kdef_repeat']}, KDEF on clutter "
+              f"{0 if clutter is None else len(clutter)} x{len(extra)}), config {config}, policy {policy}, "
               f"initialised from {init}: {initialised}", file=log, flush=True)
         started = time.time()
         model.fit(
@@ -485,6 +560,8 @@ def main(argv=None):
     p.add_argument("--kdef", required=True, help="the KDEF folder (photos + labels)")
     p.add_argument("--fer2013", required=True, help="FER2013 csv or class-folder root")
     p.add_argument("--out", required=True)
+    p.add_argument("--clutter-copies", type=int, default=0,
+                   help=f"also write {CLUTTER_FILE}: each KDEF training photo pasted this many times on clutter")
     f = sub.add_parser("fit", help="train and measure")
     f.add_argument("--data", required=True, help="folder written by `prepare`")
     f.add_argument("--out", required=True)
@@ -503,6 +580,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare(args.kdef, args.fer2013, args.out)
+        if args.clutter_copies:
+            prepare_clutter(args.kdef, args.out, args.clutter_copies)
         return 0
     overrides = {}
     for item in args.set:
