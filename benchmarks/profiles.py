@@ -29,6 +29,7 @@ differ from photographed ones; this tells whether a miss on clutter is the clutt
 ```bash
 python -m benchmarks.profiles --photos 12 --kdef-root KDEF --out /tmp/profiles
 ```
+`--with-fer` adds the `fer` package (`pip install --no-deps fer`) on the same KDEF-on-clutter photos.
 """
 
 import argparse
@@ -136,6 +137,26 @@ def mtcnn_detectors():
     return {name: MTCNNDetector(model, **settings) for name, settings in MTCNN_SETTINGS.items()}
 
 
+class FerPackage:
+    """The `fer` pip package (`fer.fer.FER(mtcnn=False)`, the peer every fer_zoo benchmark compares
+    with) behind the Recognizer's `predict(photo).faces[i].box / .label` interface."""
+
+    def __init__(self):
+        from fer.fer import FER
+
+        self.detector = FER(mtcnn=False)
+
+    def predict(self, photo):
+        import types
+
+        import cv2
+
+        faces = self.detector.detect_emotions(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+        return types.SimpleNamespace(faces=[
+            types.SimpleNamespace(box=tuple(int(v) for v in face["box"]),
+                                  label=max(face["emotions"], key=face["emotions"].get)) for face in faces])
+
+
 def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, masks=None, identities=None,
                  poses=None):
     """Per KDEF pose: held-out people pasted on clutter, found / accuracy through `recognizer`.
@@ -219,6 +240,8 @@ def main(argv=None):
                         help="also measure the preset's detector with this FacePreprocessor profile_face_px")
     parser.add_argument("--without-verifier", action="store_true",
                         help="also measure the preset's detector with FacePreprocessor verify_profiles=False")
+    parser.add_argument("--with-fer", action="store_true",
+                        help="with --kdef-root: also the `fer` package (pip install --no-deps fer) on the same photos")
     parser.add_argument("--kdef-root", default=None,
                         help="KDEF folder: also measure held-out KDEF people pasted on clutter (per pose)")
     parser.add_argument("--out", required=True)
@@ -260,6 +283,8 @@ def main(argv=None):
         recognizers = {f"fer_zoo ({args.preset})": Recognizer(args.preset)}
         for name in variants:
             recognizers[f"fer_zoo ({args.preset}), {name}"] = Recognizer(args.preset, detector=others[f"fer_zoo, {name}"])
+        if args.with_fer:
+            recognizers["fer.FER(mtcnn=False)"] = FerPackage()
         kdef_tables, kdef_results, masks = [], {}, {}
         for index, (name, recognizer) in enumerate(recognizers.items()):
             kdef_rows, examples = measure_kdef(recognizer, args.kdef_root, args.photos, args.faces, args.seed,

@@ -274,3 +274,11 @@ def test_fit_adds_training_identities_clutter_crops_and_fine_tunes_from_weights(
     off = general_train.fit(tmp_path, tmp_path / "off", epochs=1, precision="float32", heldout_identities=(1, 3),
                             batch_size=8, kdef_repeat=1, clutter_repeat=0)
     assert off["train_faces"] == 28 + 12
+
+
+def test_the_profile_verifier_keeps_the_same_people_out_as_every_preset():
+    from fer_zoo.data import profile_verifier
+
+    assert profile_verifier.HELDOUT_IDENTITIES == general_train.HELDOUT_IDENTITIES
+    assert not set(profile_verifier.VALIDATION_IDENTITIES) & set(general_train.HELDOUT_IDENTITIES)
+    assert general_train.CLUTTER_VALIDATION_IDENTITIES == profile_verifier.VALIDATION_IDENTITIES
