@@ -6,7 +6,8 @@ The pipeline for one photograph is
    faces are merged (one face per head), the fallbacks only when the detectors found none:
    `"frontal"` (Haar frontal cascades), `"profile"` (Haar profile cascade on the image and on its
    mirror, so both left and right profiles are found, and on copies turned by -+15 degrees
-   for tilted heads, whose crops are turned back upright), `"foreground"` (largest skin-coloured
+   for tilted heads, whose crops are turned back upright; where it fires too few windows for
+   its own grouping, a small CNN, `fer_zoo.data.profile_verifier`, decides), `"foreground"` (largest skin-coloured
    blob on a plain background, its top part taken as the face; for studio sets such as KDEF whose
    full profiles defeat the cascades), `"centre"` (a centred square, always succeeds). The stage
    that produced a face is reported as `FaceResult.method`, so fallbacks are never silent.
