@@ -282,11 +282,23 @@ def _outputs_probabilities(model, metadata):
     declared = metadata.get("output")
     if declared in ("probabilities", "logits"):
         return declared == "probabilities"
+    return bool(model.layers) and _ends_in_softmax(model.layers[-1])
+
+
+def _ends_in_softmax(layer):
+    """Whether `layer` outputs probabilities: a softmax activation or layer, or an average of such
+    outputs (a flip-averaged classifier ends in `keras.layers.Average` over two softmax passes;
+    taking that average for logits applied a second softmax and flattened every probability)."""
     import keras
 
-    last = model.layers[-1] if model.layers else None
-    activation = getattr(last, "activation", None)
-    if activation is keras.activations.softmax or isinstance(last, keras.layers.Softmax):
+    if isinstance(layer, keras.layers.Average):
+        inputs = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+        producers = [getattr(tensor, "_keras_history", None) for tensor in inputs]
+        return bool(producers) and all(p is not None and _ends_in_softmax(p[0]) for p in producers)
+    if isinstance(layer, keras.Model):  # a nested model used as a layer: its own last layer
+        return bool(layer.layers) and _ends_in_softmax(layer.layers[-1])
+    activation = getattr(layer, "activation", None)
+    if activation is keras.activations.softmax or isinstance(layer, keras.layers.Softmax):
         return True
     return getattr(activation, "__name__", "") == "softmax"
 

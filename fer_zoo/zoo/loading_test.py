@@ -166,3 +166,26 @@ def test_logit_models_get_softmax_probabilities(keras_home):
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
     logits = model.predict(x, verbose=0)
     np.testing.assert_array_equal(probabilities.argmax(-1), logits.argmax(-1))
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_flip_averaged_classifiers_are_not_softmaxed_twice(logits):
+    # A flip-averaged network ends in `Average` over two passes: its output is probabilities when
+    # the passes end in a softmax. Taking it for logits used to flatten every probability
+    # (fer-general read a clear happy face as 0.29 instead of 0.91).
+    from fer_zoo.layers.mirror import flip_averaged
+
+    head = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(7, activation=None if logits else "softmax",
+                                                                        kernel_initializer=keras.initializers.RandomNormal(0, 2, seed=0))])
+    inputs = keras.Input((16, 16, 1))
+    model = keras.Model(inputs, flip_averaged(head, inputs))
+    metadata = loading.infer_metadata(model)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 1)).astype("float32")
+    raw = model.predict(x, verbose=0)
+    probabilities = loading.predict_probabilities(model, x, metadata)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    if logits:
+        np.testing.assert_allclose(probabilities, np.exp(raw) / np.exp(raw).sum(-1, keepdims=True), rtol=1e-4)
+    else:
+        np.testing.assert_allclose(probabilities, raw, rtol=1e-5)
+        assert probabilities.max() > 0.5  # not flattened towards 1/7
