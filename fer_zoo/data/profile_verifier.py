@@ -9,8 +9,8 @@ grouping dropped (a 32 px grey crop, flipped so it always faces the cascade's wa
 ones it calls a face. `FacePreprocessor(verify_profiles=True)` uses it; the windows it reads are
 `FacePreprocessor.profile_windows` (train/serve parity).
 
-Training data (`python -m fer_zoo.data.profile_verifier prepare`): the KDEF identities that no
-preset is evaluated on *are excluded*: the 48 training identities, cut out of the studio background
+Training data (`python -m fer_zoo.data.profile_verifier prepare`): the 12 KDEF identities every
+preset is evaluated on (`HELDOUT_IDENTITIES`) are left out; the 48 others are cut out of the studio background
 (`fer_zoo.data.composite.segment_person`) and pasted, three per photo, on `training_clutter`
 backgrounds (polygons, ellipses, text, stripes), plus clutter-only photos and the studio photos
 themselves. A window is a face when its centre lies in the face box the default detector finds on

@@ -101,3 +101,17 @@ def test_shipped_verifier_accepts_rendered_profiles_and_rejects_clutter_windows(
             photo = _profile_photo(identity, yaw)
             faces += [profile_window_crops(photo, [box], mirrored) for box, mirrored, _ in pre.profile_windows(photo)]
     assert len(faces) >= 6 and profile_verifier.accepts(np.concatenate(faces)).all()
+
+
+def test_windows_are_labelled_face_background_or_left_out_by_where_their_centre_lies():
+    person, face = (100, 0, 200, 400), (150, 40, 80, 80)  # face box centre (190, 80)
+
+    def window(cx, cy, side=40):
+        return ((cx - side // 2, cy - side // 2, side, side), False, False)
+
+    windows = [window(190, 80), window(200, 350), window(242, 80), window(500, 80), window(190, 80, 300)]
+    labels = profile_verifier._label_windows(windows, [person], [face])
+    # on the face; on the body far below it; just beside the face (ambiguous); off the person;
+    # a huge window centred on the face still has its centre there (face).
+    assert labels == [1, 0, -1, 0, 1]
+    assert profile_verifier._label_windows(windows[:1], [person], [None]) == [-1]  # face box unknown
