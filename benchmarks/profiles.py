@@ -29,7 +29,9 @@ differ from photographed ones; this tells whether a miss on clutter is the clutt
 ```bash
 python -m benchmarks.profiles --photos 12 --kdef-root KDEF --out /tmp/profiles
 ```
-`--with-fer` adds the `fer` package (`pip install --no-deps fer`) on the same KDEF-on-clutter photos.
+`--with-fer` adds the `fer` package (`pip install --no-deps fer`) on the same KDEF-on-clutter photos,
+`--mixed` photos of one frontal (S) person beside one FL and one FR person (the profile search then
+runs beside the frontal face), rows "S / FL / FR beside others".
 """
 
 import argparse
@@ -158,10 +160,12 @@ class FerPackage:
 
 
 def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, masks=None, identities=None,
-                 poses=None):
+                 poses=None, mixed=None):
     """Per KDEF pose: held-out people pasted on clutter, found / accuracy through `recognizer`.
     `masks` (a dict, filled here) keeps the person masks across calls: same seed, same photos.
-    `identities` (KDEF identity indices; default: the held-out ones) and `poses` pick the people."""
+    `identities` (KDEF identity indices; default: the held-out ones) and `poses` pick the people.
+    `mixed` (poses, e.g. `("S", "FL", "FR")`): each photo holds one person of each of those poses
+    instead (a frontal face beside profiles: the profile search then runs beside it), rows per pose."""
     from benchmarks.versus_fer import HELDOUT_IDENTITIES, kdef_pose_images
     from fer_zoo.data.adapters.kdef import KDEF_POSES, KDEF_YAWS
     from fer_zoo.data.faceset import EXPRESSIONS
@@ -181,6 +185,8 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
         recognizer.predict(compose_people(warm_up[:count], np.random.default_rng(seed + 1))[0])
     rng = np.random.default_rng(seed)
     rows, examples = [], {}
+    if mixed:
+        return _measure_mixed(recognizer, rng, person, labels, pose_codes, photos_per_pose, mixed), examples
     for pose in poses_measured:
         candidates = rng.permutation(np.flatnonzero(pose_codes == pose))[:photos_per_pose * faces]
         if len(candidates) < photos_per_pose * faces:
@@ -212,6 +218,34 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
     return rows, examples
 
 
+def _measure_mixed(recognizer, rng, person, labels, pose_codes, photos, mixed):
+    """`measure_kdef(mixed=...)`: per photo one person of each pose of `mixed`, side by side in a
+    random order; per pose found / accuracy / false positives (counted once per photo, on the first
+    pose's row)."""
+    from fer_zoo.data.faceset import EXPRESSIONS
+
+    pools = {pose: list(rng.permutation(np.flatnonzero(pose_codes == pose))) for pose in mixed}
+    counts = {pose: {"found": 0, "correct": 0, "people": 0} for pose in mixed}
+    false_positives = 0
+    for _ in range(photos):
+        chosen = [(pose, pools[pose].pop()) for pose in rng.permutation(list(mixed))]
+        photo, boxes = compose_people([person(i) for _, i in chosen], rng)
+        label_of = {}
+        for face in recognizer.predict(photo).faces:
+            head = head_at(face.box, boxes)
+            if head is None:
+                false_positives += 1
+            else:
+                label_of.setdefault(head, face.label)
+        for slot, (pose, index) in enumerate(chosen):
+            counts[pose]["people"] += 1
+            counts[pose]["found"] += slot in label_of
+            counts[pose]["correct"] += label_of.get(slot) == EXPRESSIONS[labels[index]]
+    return [{"pose": pose, "people": c["people"], "found": c["found"], "recall": c["found"] / c["people"],
+             "accuracy": c["correct"] / c["people"], "false_positives": false_positives if pose == mixed[0] else 0,
+             "ms_per_photo": float("nan")} for pose, c in counts.items()]
+
+
 def example_sheet(examples, path):
     import cv2
 
@@ -240,6 +274,8 @@ def main(argv=None):
                         help="also measure the preset's detector with this FacePreprocessor profile_face_px")
     parser.add_argument("--without-verifier", action="store_true",
                         help="also measure the preset's detector with FacePreprocessor verify_profiles=False")
+    parser.add_argument("--mixed", action="store_true",
+                        help="with --kdef-root: also photos of one frontal (S) beside one FL and one FR person")
     parser.add_argument("--with-fer", action="store_true",
                         help="with --kdef-root: also the `fer` package (pip install --no-deps fer) on the same photos")
     parser.add_argument("--kdef-root", default=None,
@@ -289,6 +325,9 @@ def main(argv=None):
         for index, (name, recognizer) in enumerate(recognizers.items()):
             kdef_rows, examples = measure_kdef(recognizer, args.kdef_root, args.photos, args.faces, args.seed,
                                               masks)
+            if args.mixed:
+                kdef_rows += [{**row, "pose": f"{row['pose']} beside others"} for row in measure_kdef(
+                    recognizer, args.kdef_root, args.photos, args.faces, args.seed, masks, mixed=("S", "FL", "FR"))[0]]
             kdef_results[name] = kdef_rows
             if index == 0:
                 kdef_examples = examples

@@ -694,9 +694,14 @@ class FacePreprocessor:
         boxes = []
         for region in regions:
             for mirrored in (False, True):
-                boxes += [(b, (s, 0.0)) for b, s in search.detect(
+                grouped, raw = search.detect_counting(
                     "haarcascade_profileface.xml", mirrored=mirrored, min_neighbors=PROFILE_MIN_NEIGHBORS,
-                    scale_factor=scale_factor, min_size=min_size, region=region)]
+                    scale_factor=scale_factor, min_size=min_size, region=region, count=self.verify_profiles)
+                boxes += [(b, (s, 0.0)) for b, s in grouped]
+                if self.verify_profiles and raw:
+                    # A weak window touching a frontal face is that face's cheek or ear, not another head.
+                    raw = [(b, w) for b, w in raw if not any(_iou(b, r.box) > 0 for r in found)]
+                    boxes += [(b, (s, 0.0)) for b, s in self._verified_windows(rgb, raw, grouped, mirrored)]
         kept = _non_overlapping(boxes)
         return [FaceResult(b, None, "profile", score=s, roll=r) for b, (s, r) in kept]
 

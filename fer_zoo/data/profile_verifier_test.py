@@ -115,3 +115,21 @@ def test_windows_are_labelled_face_background_or_left_out_by_where_their_centre_
     # a huge window centred on the face still has its centre there (face).
     assert labels == [1, 0, -1, 0, 1]
     assert profile_verifier._label_windows(windows[:1], [person], [None]) == [-1]  # face box unknown
+
+
+def test_beside_a_frontal_face_weak_windows_are_verified_but_never_on_that_face(monkeypatch):
+    # With a frontal face found, the profile search runs in the strips beside it; the verifier
+    # judges the weak windows there too, except any touching the frontal face (its cheek or ear).
+    from fer_zoo.data.synthfer import SynthFER
+
+    seen = []
+    monkeypatch.setattr(profile_verifier, "accepts", lambda crops: (seen.append(len(crops)), np.ones(len(crops), bool))[1])
+    frontal = SynthFER(image_size=160, channels=3, seed=0).render(0, "neutral", yaw=0.0)
+    photo = clutter(np.random.default_rng(17))
+    photo[100:260, 40:200] = ((np.asarray(frontal) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    verified = FacePreprocessor(size=48).process(photo)
+    plain = FacePreprocessor(size=48, verify_profiles=False).process(photo)
+    (face,) = [r for r in verified if r.method == "frontal"]
+    assert [r.method for r in plain] == ["frontal"] and seen
+    added = [r for r in verified if r.method == "profile"]
+    assert added and all(preprocessing._iou(r.box, face.box) == 0 for r in added)
