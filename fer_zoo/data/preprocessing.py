@@ -434,9 +434,10 @@ class FacePreprocessor:
         verify_profiles: where the profile cascade fires only one or two windows (too few for
             its own grouping, as on many profiles in cluttered photos), let a small CNN
             (`fer_zoo.data.profile_verifier`) decide whether they show a face, instead of
-            dropping them (the whole-photo profile search only). Held-out KDEF full profiles on
-            clutter: found 65 -> 84 %, no false positive there or on 54 face-free images
-            (docs/profiles.md). False: the cascade's own grouping alone.
+            dropping them (upright passes, whole photo or beside frontal faces; never a window
+            touching a frontal face). Held-out KDEF full profiles on clutter: found 65 -> 84 %,
+            no false positive there or on 54 face-free images (docs/profiles.md). False: the
+            cascade's own grouping alone.
         scale_factor: pyramid step of the first (frontal) cascade pass.
         fallback_scale_factor: pyramid step of the fallback passes (second frontal cascade on the
             equalised image, profiles): coarser, because they only run when the first pass found
