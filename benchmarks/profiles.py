@@ -196,26 +196,36 @@ def measure_kdef(recognizer, kdef_root, photos_per_pose=12, faces=3, seed=0, mas
         seconds = []
         for index in range(photos_per_pose):
             chosen = candidates[index * faces:(index + 1) * faces]
-            photo, boxes = compose_people([person(i) for i in chosen], rng)
-            started = time.perf_counter()
-            result = recognizer.predict(photo)
-            seconds.append(time.perf_counter() - started)
-            label_of = {}
-            for face in result.faces:
-                head = head_at(face.box, boxes)
-                if head is not None:
-                    label_of.setdefault(head, face.label)
-                else:
-                    false_positives += 1
+            photo, result, label_of, wrong, took = _read_composite(recognizer, [person(i) for i in chosen], rng)
+            false_positives += wrong
+            seconds.append(took)
             found += len(label_of)
             correct += sum(label == EXPRESSIONS[labels[chosen[i]]] for i, label in label_of.items())
-            heads += len(boxes)
+            heads += len(chosen)
             if index == 0:
                 examples[int(KDEF_YAWS[pose])] = (photo, [face.box for face in result.faces])
         rows.append({"pose": pose, "yaw": int(KDEF_YAWS[pose]), "people": heads, "found": found,
                      "recall": found / heads, "accuracy": correct / heads, "false_positives": false_positives,
                      "ms_per_photo": 1e3 * float(np.mean(seconds))})
     return rows, examples
+
+
+def _read_composite(recognizer, people, rng):
+    """Pastes `people` on clutter (`compose_people`) and reads the photo with `recognizer`:
+    `(photo, result, label_of, false_positives, seconds)`, `label_of` the first label read on each
+    person (by index in `people`), a face on no person a false positive."""
+    photo, boxes = compose_people(people, rng)
+    started = time.perf_counter()
+    result = recognizer.predict(photo)
+    seconds = time.perf_counter() - started
+    label_of, false_positives = {}, 0
+    for face in result.faces:
+        head = head_at(face.box, boxes)
+        if head is None:
+            false_positives += 1
+        else:
+            label_of.setdefault(head, face.label)
+    return photo, result, label_of, false_positives, seconds
 
 
 def _measure_mixed(recognizer, rng, person, labels, pose_codes, photos, mixed):
@@ -229,17 +239,9 @@ def _measure_mixed(recognizer, rng, person, labels, pose_codes, photos, mixed):
     false_positives, seconds = 0, []
     for _ in range(photos):
         chosen = [(pose, pools[pose].pop()) for pose in rng.permutation(list(mixed))]
-        photo, boxes = compose_people([person(i) for _, i in chosen], rng)
-        started = time.perf_counter()
-        result = recognizer.predict(photo)
-        seconds.append(time.perf_counter() - started)
-        label_of = {}
-        for face in result.faces:
-            head = head_at(face.box, boxes)
-            if head is None:
-                false_positives += 1
-            else:
-                label_of.setdefault(head, face.label)
+        _, _, label_of, wrong, took = _read_composite(recognizer, [person(i) for _, i in chosen], rng)
+        false_positives += wrong
+        seconds.append(took)
         for slot, (pose, index) in enumerate(chosen):
             counts[pose]["people"] += 1
             counts[pose]["found"] += slot in label_of

@@ -271,6 +271,11 @@ def test_fit_adds_training_identities_clutter_crops_and_fine_tunes_from_weights(
                               init=tmp_path / "first" / "final.weights.h5")
     assert tuned["train_faces"] == 28 + 12 + 6 * 2  # held-out identities' clutter crops stay out
     assert tuned["initialised_layers"] == ["all layers"]
+    # Fixed distillation: the teacher reads each distinct face once, laid out like the repeats.
+    distilled = general_train.fit(tmp_path, tmp_path / "distilled", epochs=1, precision="float32",
+                                  heldout_identities=(1, 3), batch_size=8, kdef_repeat=2, clutter_repeat=2,
+                                  teacher=tmp_path / "first" / "final.weights.h5", distill_weight=0.5)
+    assert distilled["train_faces"] == 28 + 12 * 2 + 6 * 2 and 0 <= distilled["teacher_train_accuracy"] <= 1
     off = general_train.fit(tmp_path, tmp_path / "off", epochs=1, precision="float32", heldout_identities=(1, 3),
                             batch_size=8, kdef_repeat=1, clutter_repeat=0)
     assert off["train_faces"] == 28 + 12

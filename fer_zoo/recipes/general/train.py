@@ -486,11 +486,14 @@ def fit(data_dir, out_dir, epochs=None, precision="mixed", seed=0, heldout_ident
         if config["distill_mode"] == "online":
             online_teacher = load_teacher(teacher)
         else:
-            # Each distinct face once (KDEF is repeated in `images`), then laid out like `images`.
-            unique = predict(load_teacher(teacher), np.concatenate([fer_train.images, kdef_train.images]))
+            # Each distinct face once (KDEF and its clutter crops are repeated in `images`), then
+            # laid out like `images`.
+            distinct = [fer_train.images, kdef_train.images] + ([] if clutter is None else [clutter.images])
+            unique = predict(load_teacher(teacher), np.concatenate(distinct))
+            kdef_end = len(fer_train) + len(kdef_train)
             teacher_probabilities = np.concatenate(
-                [unique[:len(fer_train)]] + [unique[len(fer_train):]] * int(config["kdef_repeat"])
-                + [predict(load_teacher(teacher), c.images) for c in extra])
+                [unique[:len(fer_train)]] + [unique[len(fer_train):kdef_end]] * int(config["kdef_repeat"])
+                + [unique[kdef_end:]] * len(extra))
     # Online distillation mixes the teacher in per batch (`_dataset`): start from the labels.
     targets = distillation_targets(labels, teacher_probabilities,
                                    0.0 if online_teacher is not None else config["distill_weight"],
